@@ -1,0 +1,1 @@
+"""The AWS wire: one HTTP port, every emulated service, model-driven protocols."""

@@ -1,0 +1,1 @@
+"""privlink's command line."""

@@ -1,0 +1,65 @@
+"""Shared pieces of the command line: errors, and finding a running privlink."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+
+
+class CliError(Exception):
+    """One clear sentence for the user; the command exits non-zero."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def add_endpoint_arg(p) -> None:
+    p.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help=f"the privlink server to ask (default: $AWS_ENDPOINT_URL, else {DEFAULT_ENDPOINT})",
+    )
+
+
+def endpoint_url(args) -> str:
+    url = (
+        getattr(args, "endpoint_url", None)
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or DEFAULT_ENDPOINT
+    )
+    return url.rstrip("/")
+
+
+def call_extension(
+    base: str, path: str, params: dict | None = None, method: str = "GET", timeout: float = 10.0
+):
+    """Call privlink's own API (``/_privlink/<path>``) and return the decoded JSON."""
+    url = f"{base}/_privlink/{path}"
+    data = None
+    if params and method == "GET":
+        url += "?" + urllib.parse.urlencode(params)
+    elif params:
+        data = json.dumps(params).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        try:
+            msg = json.loads(e.read()).get("error") or str(e)
+        except ValueError:
+            msg = str(e)
+        raise CliError(msg) from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        reason = getattr(e, "reason", e)
+        raise CliError(
+            f"no privlink server answers at {base} ({reason}); start one with 'privlink up' or pass --endpoint-url"
+        ) from None

@@ -1,0 +1,13 @@
+"""The list of live components a privlink server runs, in start order.
+
+Each layer (health checks, data plane, DNS, notifications …) adds its component here.
+"""
+
+from __future__ import annotations
+
+from .config import Settings
+
+
+def build_components(settings: Settings) -> list:
+    components: list = []
+    return components

@@ -1,0 +1,158 @@
+"""privlink's settings: defaults, overridden by a TOML config file, overridden by flags.
+
+Example ``privlink.toml``::
+
+    default_account = "000000000000"   # account for access keys privlink does not know
+    strict_auth = false                 # verify every SigV4 signature
+
+    [[credentials]]                     # keys that act as a given user or role
+    access_key_id = "AKIAPROVIDER00000001"
+    secret_access_key = "provider-secret"    # declared secret: signatures are checked
+    arn = "arn:aws:iam::111111111111:user/platform"
+
+    [quotas]
+    allowed_principals_per_service = 50
+    interface_endpoints_per_vpc = 50
+
+    [availability_zones]
+    shuffle_per_account = true          # us-east-1a is a different AZ ID in each account
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class CredentialEntry:
+    access_key_id: str
+    arn: str
+    secret_access_key: str | None = None
+
+
+@dataclass
+class Quotas:
+    allowed_principals_per_service: int = 50
+    interface_endpoints_per_vpc: int = 50
+    endpoint_services_per_region: int = 50
+    network_load_balancers_per_region: int = 50
+    listeners_per_load_balancer: int = 50
+    targets_per_target_group: int = 1000
+    connection_notifications_per_service: int = 10
+
+
+@dataclass
+class Timing:
+    """How long privlink's simulated asynchronous work takes, in seconds."""
+
+    load_balancer_provisioning: float = 2.0
+    endpoint_service_pending: float = 1.0
+    endpoint_pending: float = 1.0
+    endpoint_deleting: float = 1.0
+    deleted_endpoint_visible: float = 600.0
+    private_dns_verification: float = 1.0
+    private_dns_verification_retry_window: float = 10.0
+    flow_log_aggregation_interval: float | None = None  # None: the flow log's own (60/600 s)
+    idle_timeout_floor: float = 60.0  # lowest tcp.idle_timeout.seconds accepted (AWS: 60)
+    health_check_interval_floor: float = 5.0
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    state_dir: str | None = None
+    ephemeral: bool = False
+    default_account: str = "000000000000"
+    default_region: str = "us-east-1"
+    strict_auth: bool = False
+    durability: str = "normal"  # normal | full
+    max_body_bytes: int = 2 * 1024 * 1024
+    credentials: list[CredentialEntry] = field(default_factory=list)
+    quotas: Quotas = field(default_factory=Quotas)
+    timing: Timing = field(default_factory=Timing)
+    shuffle_availability_zones: bool = True
+    realm: str = "userspace"
+    dns_port: int | None = None  # None: 53 when permitted, else a free high port
+    dns_enabled: bool = True
+    dataplane_enabled: bool = True
+    health_checks_enabled: bool = True
+
+    def state_path(self) -> str | None:
+        if self.ephemeral:
+            return None
+        base = self.state_dir or default_state_dir()
+        return os.path.join(base, "state.sqlite3")
+
+
+def default_state_dir() -> str:
+    root = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return os.path.join(root, "privlink")
+
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ARN_RE = re.compile(r"^arn:aws:(iam|sts)::(\d{12}):(root|user/[\w+=,.@/-]+|role/[\w+=,.@/-]+)$")
+
+
+def _merge(obj, data: dict, where: str):
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown setting '{key}'")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}.{key} must be a table")
+            _merge(current, value, f"{where}.{key}")
+        else:
+            if (
+                current is not None
+                and not isinstance(value, type(current))
+                and not (isinstance(current, float) and isinstance(value, int))
+            ):
+                raise ConfigError(f"{where}.{key} must be a {type(current).__name__}")
+            setattr(obj, key, value)
+
+
+def load_settings(path: str | None = None, **overrides) -> Settings:
+    s = Settings()
+    if path:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        creds = data.pop("credentials", [])
+        azs = data.pop("availability_zones", {})
+        if "shuffle_per_account" in azs:
+            data["shuffle_availability_zones"] = azs.pop("shuffle_per_account")
+        _merge(s, data, "config")
+        for i, c in enumerate(creds):
+            if not isinstance(c, dict) or "access_key_id" not in c or "arn" not in c:
+                raise ConfigError(f"config: credentials[{i}] needs access_key_id and arn")
+            if not _ARN_RE.match(c["arn"]):
+                raise ConfigError(
+                    f"config: credentials[{i}].arn '{c['arn']}' is not an IAM user, role or root ARN"
+                )
+            s.credentials.append(
+                CredentialEntry(c["access_key_id"], c["arn"], c.get("secret_access_key"))
+            )
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(s, key, value)
+    if not _ACCOUNT_RE.match(s.default_account):
+        raise ConfigError(f"default_account must be 12 digits, not '{s.default_account}'")
+    if s.durability not in ("normal", "full"):
+        raise ConfigError("durability must be 'normal' or 'full'")
+    return s
