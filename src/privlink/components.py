@@ -1,6 +1,6 @@
 """The list of live components a privlink server runs, in start order.
 
-Each layer (health checks, data plane, DNS, notifications …) adds its component here.
+Each layer (realm, health checks, data plane, DNS, notifications …) adds its component here.
 """
 
 from __future__ import annotations
@@ -9,5 +9,7 @@ from .config import Settings
 
 
 def build_components(settings: Settings) -> list:
-    components: list = []
+    from .net.component import RealmComponent
+
+    components: list = [RealmComponent()]
     return components

@@ -41,6 +41,7 @@ class CredentialEntry:
 
 @dataclass
 class Quotas:
+    vpcs_per_region: int = 5
     allowed_principals_per_service: int = 50
     interface_endpoints_per_vpc: int = 50
     endpoint_services_per_region: int = 50

@@ -60,7 +60,7 @@ class HttpFront:
             self._server.close()
             await self._server.wait_closed()
         if self._web_server:
-            await self._web_server.shutdown(timeout=1.0)
+            await self._web_server.shutdown(timeout=0.05)
 
     async def _read_body(self, request: web.BaseRequest) -> bytes | None:
         if request.content_length is not None and request.content_length > self.max_body:

@@ -1,0 +1,1 @@
+"""Address realms: how a VPC address becomes something a process can bind or dial."""

@@ -1,0 +1,1 @@
+"""EC2: networking primitives (VPCs, subnets, security groups, ENIs) and PrivateLink."""
