@@ -96,6 +96,7 @@ def create_service_eni(
     security_group_ids: list[str] | None = None,
     private_ip: str | None = None,
     attachment_owner: str | None = None,
+    attached: bool = True,
 ) -> NetworkInterface:
     """An ENI made by a service (load balancer node, endpoint) in a subnet: owned by the
     subnet's account, requester-managed, in use."""
@@ -116,7 +117,7 @@ def create_service_eni(
         requester_managed=True,
         security_group_ids=list(security_group_ids or []),
         source_dest_check=True,
-        attachment_id=new_id("ela-attach-"),
+        attachment_id=new_id("ela-attach-") if attached else None,
         attachment_owner=attachment_owner,
         created_by=created_by,
         created_at=now,
