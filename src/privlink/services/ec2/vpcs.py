@@ -200,8 +200,10 @@ def vpc_dependencies(ctx: RequestContext, vpc: Vpc) -> list[str]:
     return deps
 
 
-# other modules (endpoints, load balancers, flow logs …) add "what blocks deleting this VPC"
+# other modules (endpoints, load balancers …) add "what blocks deleting this VPC"
 VPC_DEPENDENCY_HOOKS: list = []
+# … and "what goes away with the VPC" (flow logs …)
+VPC_CASCADE_HOOKS: list = []
 
 
 @operation("ec2")
@@ -212,6 +214,8 @@ def delete_vpc(ctx: RequestContext, params: dict) -> dict:
             "DependencyViolation", f"The vpc '{vpc.id}' has dependencies and cannot be deleted."
         )
     owner = (ctx.account, ctx.region)
+    for hook in VPC_CASCADE_HOOKS:
+        hook(ctx, vpc)
     for cls in (SecurityGroup, RouteTable, NetworkAcl):
         for o in ctx.tx.owned(cls, *owner):
             if o.vpc_id == vpc.id:
