@@ -10,4 +10,8 @@ from .config import Settings
 
 def build_components(settings: Settings) -> list:
     components: list = []
+    if settings.dns_enabled:
+        from .dns.component import DnsComponent
+
+        components.append(DnsComponent(settings))
     return components

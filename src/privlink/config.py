@@ -84,6 +84,11 @@ class Settings:
     realm: str = "userspace"
     dns_port: int | None = None  # None: 53 when permitted, else a free high port
     dns_enabled: bool = True
+    dns_public_address: str = "127.0.2.53"  # where the public view answers (loopback)
+    dns_max_udp_payload: int = 4096  # largest UDP answer (EDNS); without EDNS 512
+    dns_tcp_idle_timeout: float = 10.0  # seconds a TCP client may stay silent
+    dns_max_tcp_connections: int = 256  # open DNS TCP connections, all resolvers together
+    dns_max_qps: float = 50000.0  # queries answered per second, all resolvers (0: unbounded)
     dataplane_enabled: bool = True
     health_checks_enabled: bool = True
 
