@@ -472,6 +472,19 @@ def test_alias_into_another_zone(world):
     assert addresses(r) == ["127.3.1.10", "127.3.2.10"] and len(r.answer) == 1
 
 
+def test_alias_loops_are_servfail():
+    z = StaticZone(
+        "example.org",
+        [
+            Record("a.example.org", "A", alias="b.example.org"),
+            Record("b.example.org", "A", alias="a.example.org"),
+            Record("me.example.org", "A", alias="me.example.org"),
+        ],
+    )
+    for name in ("a.example.org", "me.example.org"):
+        assert rcode(ask(View([[z]]), name)[0]) == "SERVFAIL"
+
+
 def test_callback_zone_is_consulted_each_time_and_never_cached():
     calls = []
 

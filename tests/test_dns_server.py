@@ -24,7 +24,6 @@ from .conftest import make_settings
 from .dns_support import (
     LoopThread,
     dig,
-    need_dig,
     tcp_frame,
     tcp_read_message,
     udp_ask,
@@ -496,10 +495,6 @@ def test_listeners_share_a_port_across_addresses(standalone):
     _ = asyncio  # the server is driven from its own loop thread
 
 
-def test_dig_is_needed_for_these_tests():
-    need_dig()
-
-
 def test_in_memory_source_replace_swaps_views_and_reopens_only_what_moved():
     from privlink.dns.component import PUBLIC, InMemoryViewSource, ResolverSpec
 
@@ -517,3 +512,17 @@ def test_in_memory_source_replace_swaps_views_and_reopens_only_what_moved():
     assert calls == [1] and source.view(VPC_A) is b  # same resolvers: no reconcile needed
     source.replace({PUBLIC: ("127.0.0.50", public)})
     assert calls == [1, 1] and source.view(VPC_A) is None
+
+
+def test_privlink_dns_against_a_server_without_dns():
+    with EmbeddedPrivlink(make_settings(dns_enabled=False)) as pl:
+        assert pl.app.component("dns") is None
+        out = privlink_dns(pl, "--public")
+    assert out.returncode == 1 and "runs without DNS" in out.stderr
+
+
+def test_dns_port_is_validated():
+    from privlink.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="dns_port must be between 0 and 65535"):
+        load_settings(None, dns_port=70000)

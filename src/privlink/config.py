@@ -158,6 +158,8 @@ def load_settings(path: str | None = None, **overrides) -> Settings:
             setattr(s, key, value)
     if not _ACCOUNT_RE.match(s.default_account):
         raise ConfigError(f"default_account must be 12 digits, not '{s.default_account}'")
+    if s.dns_port is not None and not 0 <= s.dns_port <= 65535:
+        raise ConfigError(f"dns_port must be between 0 and 65535, not {s.dns_port}")
     if s.durability not in ("normal", "full"):
         raise ConfigError("durability must be 'normal' or 'full'")
     return s

@@ -40,7 +40,15 @@ def run(args) -> int:
         if not _VPC_ID.match(args.vpc_id):
             raise CliError(f"'{args.vpc_id}' is not a VPC id (like vpc-0a1b2c3d4e5f6a7b8)")
         params = {"vpc": args.vpc_id}
-    out = call_extension(endpoint_url(args), "dns", params)
+    base = endpoint_url(args)
+    try:
+        out = call_extension(base, "dns", params)
+    except CliError as e:
+        if str(e).startswith("no privlink API at"):
+            raise CliError(
+                f"the privlink server at {base} runs without DNS (dns_enabled = false)"
+            ) from None
+        raise
     try:
         print(f"{out['address']} {int(out['port'])}")
     except (KeyError, TypeError, ValueError):

@@ -255,9 +255,9 @@ class DnsComponent:
                 # 53 is privileged or taken: any free high port will do.
                 log.info("DNS cannot use port 53 (%s); picking a free port", e.strerror or e)
                 bound = await self.server.add_listener(key, spec.address, 0, view)
-        except OSError as e:
-            reason = e.strerror or str(e)
-            if e.errno == errno.EADDRNOTAVAIL:
+        except (OSError, OverflowError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            if getattr(e, "errno", None) == errno.EADDRNOTAVAIL:
                 reason += " (the address is not on a local interface)"
             self.errors[key] = f"{spec.address} port {port}: {reason}"
             log.warning(
