@@ -29,6 +29,7 @@ _session = botocore.session.get_session()
 def make_settings(**kw) -> Settings:
     kw.setdefault("ephemeral", True)
     kw.setdefault("port", 0)
+    kw.setdefault("dns_port", 0)
     return Settings(**kw)
 
 

@@ -12,4 +12,8 @@ def build_components(settings: Settings) -> list:
     from .net.component import RealmComponent
 
     components: list = [RealmComponent()]
+    if settings.dns_enabled:
+        from .dns.component import DnsComponent
+
+        components.append(DnsComponent(settings))
     return components

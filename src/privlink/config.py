@@ -85,6 +85,11 @@ class Settings:
     realm: str = "userspace"
     dns_port: int | None = None  # None: 53 when permitted, else a free high port
     dns_enabled: bool = True
+    dns_public_address: str = "127.0.2.53"  # where the public view answers (loopback)
+    dns_max_udp_payload: int = 4096  # largest UDP answer (EDNS); without EDNS 512
+    dns_tcp_idle_timeout: float = 10.0  # seconds a TCP client may stay silent
+    dns_max_tcp_connections: int = 256  # open DNS TCP connections, all resolvers together
+    dns_max_qps: float = 50000.0  # queries answered per second, all resolvers (0: unbounded)
     dataplane_enabled: bool = True
     health_checks_enabled: bool = True
 
@@ -154,6 +159,8 @@ def load_settings(path: str | None = None, **overrides) -> Settings:
             setattr(s, key, value)
     if not _ACCOUNT_RE.match(s.default_account):
         raise ConfigError(f"default_account must be 12 digits, not '{s.default_account}'")
+    if s.dns_port is not None and not 0 <= s.dns_port <= 65535:
+        raise ConfigError(f"dns_port must be between 0 and 65535, not {s.dns_port}")
     if s.durability not in ("normal", "full"):
         raise ConfigError("durability must be 'normal' or 'full'")
     return s
