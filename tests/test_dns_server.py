@@ -305,7 +305,7 @@ def can_bind_53(address: str) -> bool:
 
 def test_port_53_when_permitted_else_a_free_port():
     address = "127.0.83.53"
-    settings = make_settings(dns_public_address=address)  # dns_port None: 53 if possible
+    settings = make_settings(dns_public_address=address, dns_port=None)  # 53 if possible
     expect_53 = can_bind_53(address)
     with EmbeddedPrivlink(settings) as pl:
         p = dns_component(pl).port
@@ -320,7 +320,7 @@ def test_port_53_taken_falls_back_to_a_free_port():
     holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     holder.bind((address, 53))
     try:
-        with EmbeddedPrivlink(make_settings(dns_public_address=address)) as pl:
+        with EmbeddedPrivlink(make_settings(dns_public_address=address, dns_port=None)) as pl:
             p = dns_component(pl).port
             assert p not in (53, None)
             assert dig(address, p, "example.com").status == "REFUSED"
