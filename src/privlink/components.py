@@ -9,5 +9,12 @@ from .config import Settings
 
 
 def build_components(settings: Settings) -> list:
-    components: list = []
+    from .telemetry.housekeeping import LogRetention
+    from .telemetry.sink import MetricsSink
+
+    components: list = [
+        # first, so runtime.hooks["metrics"] exists before the layers that feed it start
+        MetricsSink(settings),
+        LogRetention(settings),
+    ]
     return components
