@@ -456,9 +456,11 @@ def feed_flows(server):
         for _ in range(3):
             sink.add(PROVIDER, "us-east-1", "AWS/NetworkELB", "NewFlowCount", dims, 1)
             sink.gauge_add(PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", dims, 1)
-        ref = sink.series(PROVIDER, "us-east-1", "AWS/NetworkELB", "ProcessedBytes", dims, "Bytes")
-        sink.add_to(ref, 1000)
-        sink.add_to(ref, 500)
+        processed = sink.counter(
+            PROVIDER, "us-east-1", "AWS/NetworkELB", "ProcessedBytes", dims, "Bytes"
+        )
+        processed.add(1000)
+        processed.add(500)
     sink.gauge_set(PROVIDER, "us-east-1", "AWS/NetworkELB", "HealthyHostCount",
                    {"LoadBalancer": LB, "TargetGroup": TG}, 2)  # fmt: skip
     sink.add(CONSUMER, "us-east-1", "AWS/PrivateLinkEndpoints", "BytesProcessed",
@@ -574,16 +576,22 @@ def test_prometheus_exposition(server):
 
 def test_idle_gauges_stop_reporting(server):
     sink = server.app.runtime.hooks["metrics"]
-    dims = {"LoadBalancer": LB}
-    server.call(sink.gauge_add, PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", dims, 1)
-    server.call(
-        sink.gauge_add, PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", dims, -1
+    active = server.call(
+        sink.gauge, PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", {"LoadBalancer": LB}
     )
-    ref = sink.series(PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", dims)
-    server.call(sink.sample_gauges)  # one zero sample, so graphs reach zero ...
-    assert ref in sink._gauges
-    server.call(sink.sample_gauges)  # ... then nothing while there is no traffic
-    assert ref not in sink._gauges
+
+    def samples():
+        return sum(b[0] for (s, _), b in sink._pending.items() if s is active)
+
+    server.call(active.move, 1)
+    server.call(active.move, -1)
+    server.call(sink.harvest)  # one zero sample, so graphs come down to zero ...
+    assert active.live and samples() == 1
+    server.call(sink.harvest)  # ... then nothing while there is no traffic
+    assert not active.live and samples() == 1
+    server.call(active.move, 1)  # the next flow brings it back
+    server.call(sink.harvest)
+    assert active.live and samples() == 2
 
 
 def test_periodic_flush_and_metric_durability(tmp_path):

@@ -517,3 +517,29 @@ def test_events_survive_a_restart_and_append_events_creates_streams(tmp_path):
         put(logs, "g", "s", ["after restart"], start=base + 2)
         got = logs.get_log_events(logGroupName="g", logStreamName="s", startFromHead=True)
         assert [e["message"] for e in got["events"]][-1] == "after restart"
+
+
+def test_filter_pages_when_its_scan_budget_runs_out(logs, monkeypatch):
+    from privlink.services import logs as logs_service
+
+    monkeypatch.setattr(logs_service, "FILTER_SCAN_BATCH", 20)
+    monkeypatch.setattr(logs_service, "FILTER_SCAN_BUDGET", 50)
+    logs.create_log_group(logGroupName="g")
+    logs.create_log_stream(logGroupName="g", logStreamName="s")
+    messages = [f"hay {i}" for i in range(130)]
+    messages[3] = messages[120] = "NEEDLE"
+    put(logs, "g", "s", messages)
+    first = logs.filter_log_events(logGroupName="g", filterPattern="NEEDLE")
+    assert len(first["events"]) == 1 and "nextToken" in first
+    second = logs.filter_log_events(
+        logGroupName="g", filterPattern="NEEDLE", nextToken=first["nextToken"]
+    )
+    assert second["events"] == [] and "nextToken" in second  # an empty page that is not the end
+    found = [
+        e["timestamp"]
+        for p in logs.get_paginator("filter_log_events").paginate(
+            logGroupName="g", filterPattern="NEEDLE"
+        )
+        for e in p["events"]
+    ]
+    assert len(found) == 2

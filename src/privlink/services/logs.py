@@ -46,7 +46,9 @@ PAST_LIMIT_MS = 14 * DAY_MS
 MAX_SPAN_MS = DAY_MS
 MAX_TAGS = 50
 FILTER_SCAN_BATCH = 2000
-FILTER_SCAN_BUDGET = 100_000  # rows examined per FilterLogEvents call before it pages
+# rows examined per FilterLogEvents call before it answers with a nextToken (AWS pages
+# partially full or empty results too): bounds how long one call holds the event loop
+FILTER_SCAN_BUDGET = 20_000
 
 
 def _now_ms(ctx: RequestContext) -> int:
@@ -393,15 +395,33 @@ def describe_log_streams(ctx: RequestContext, params: dict) -> dict:
 
 @operation("logs")
 def put_log_events(ctx: RequestContext, params: dict) -> dict:
-    _validate(ctx, params)
+    check_constraints("logs", ctx.operation, params, INVALID, skip=("logEvents",))
+    events = params["logEvents"]
+    if not 1 <= len(events) <= 10000:
+        raise AwsError(
+            INVALID,
+            f"1 validation error detected: Value '{len(events)}' at 'logEvents' failed to "
+            "satisfy constraint: Member must have length between 1 and 10000",
+        )
     g = _group_by_name(ctx, params["logGroupName"])
     s = _stream(ctx, g, params["logStreamName"])
-    events = params["logEvents"]
     now = _now_ms(ctx)
     size = 0
     prev = None
-    for ev in events:
+    for i, ev in enumerate(events, 1):
         ts = ev["timestamp"]
+        if ts < 0 or not ev["message"]:
+            field = "timestamp" if ts < 0 else "message"
+            raise AwsError(
+                INVALID,
+                f"1 validation error detected: Value '{ev[field]}' at "
+                f"'logEvents.{i}.member.{field}' failed to satisfy constraint: Member must have "
+                + (
+                    "value greater than or equal to 0"
+                    if ts < 0
+                    else "length greater than or equal to 1"
+                ),
+            )
         if prev is not None and ts < prev:
             raise AwsError(
                 INVALID,

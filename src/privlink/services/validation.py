@@ -82,11 +82,17 @@ def constraint_errors(shape: Shape, params: dict) -> list[str]:
     return errors
 
 
-def check_constraints(service: str, operation: str, params: dict, code: str) -> None:
-    """Raise ``AwsError(code)`` if ``params`` break the operation's model constraints."""
+def check_constraints(
+    service: str, operation: str, params: dict, code: str, skip: tuple[str, ...] = ()
+) -> None:
+    """Raise ``AwsError(code)`` if ``params`` break the operation's model constraints
+    (top-level members named in ``skip`` are left to the caller, e.g. large lists it
+    checks while walking them anyway)."""
     op = load_model(service).operation_model(operation)
     if op.input_shape is None:
         return
+    if skip:
+        params = {k: v for k, v in params.items() if k not in skip}
     errors = constraint_errors(op.input_shape, params)
     if errors:
         n = len(errors)

@@ -417,6 +417,7 @@ class DelimitedMatcher(Matcher):
             raise FilterPatternError("Invalid filter pattern: a field name is used twice.")
         self.fixed = len(names)
         self.has_ellipsis = len(names) != len(self.slots)
+        self.single_ellipsis = self.slots.index(None) if len(self.slots) - len(names) == 1 else None
 
     # condition grammar: or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := NAME OP VALUE
     def _or(self, lex: _Lexer):
@@ -482,7 +483,24 @@ class DelimitedMatcher(Matcher):
         yield from walk(0, 0, self.fixed)
 
     def matches(self, message: str) -> bool:
-        fields = split_fields(message)
+        if '"' in message or "[" in message:
+            fields = split_fields(message)
+        else:
+            fields = message.split()
+        if not self.has_ellipsis:  # the common case (flow logs): one alignment at most
+            if len(fields) != len(self.slots):
+                return False
+            bound = dict(zip(self.slots, fields, strict=True))
+            return all(_eval_delimited(c, bound) for c in self.conditions)
+        if self.single_ellipsis is not None:  # one '...': a single alignment as well
+            if len(fields) < self.fixed:
+                return False
+            k = self.single_ellipsis
+            tail = len(self.slots) - k - 1
+            bound = dict(zip(self.slots[:k], fields[:k], strict=True))
+            if tail:
+                bound.update(zip(self.slots[k + 1 :], fields[-tail:], strict=True))
+            return all(_eval_delimited(c, bound) for c in self.conditions)
         for count, bound in enumerate(self._alignments(fields)):
             if count >= self.MAX_ALIGNMENTS:
                 return False

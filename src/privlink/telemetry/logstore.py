@@ -350,6 +350,14 @@ def scan_group(
     if after is not None:
         where += " AND (ts, id) > (?, ?)"
         args += list(after)
+    if streams is not None and len(streams) == 1:  # one stream: walk that stream's index
+        rows = store.side.query(
+            LOGS,
+            "SELECT id, stream, ts, ingest, message FROM log_events INDEXED BY log_events_by_stream"
+            f" WHERE stream = ?{where} ORDER BY ts, id LIMIT ?",
+            [streams[0], *args, limit],
+        )
+        return [EventRow(*r) for r in rows]
     if streams is not None:
         if not streams:
             return []

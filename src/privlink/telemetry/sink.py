@@ -2,37 +2,48 @@
 in memory and flushed to the CloudWatch metric store every few seconds, and exposed for
 Prometheus at ``GET /_privlink/metrics``.
 
-Calls are cheap (a dict update; no I/O, no lock — everything runs on privlink's event
-loop) and are meant for flow events (open, close, reset, a periodic byte count), never for
-each chunk relayed. How each AWS metric is fed and read is in :mod:`.catalog`.
+Feeding is cheap and I/O-free (everything runs on privlink's event loop, so there is no
+lock): a series handle accumulates count / sum / min / max in its own slots, and the sink
+harvests every handle at each flush tick. Flush ticks also fall on every minute boundary,
+so each minute's data lands in that minute's bucket. Feed it per flow event (open, close,
+reset, bytes moved since the last report), never per chunk relayed. How each AWS metric is
+fed and read back is in :mod:`.catalog`.
 
 In-process API (``sink = app.runtime.hooks["metrics"]``)::
 
-    sink.add(account, region, "AWS/NetworkELB", "NewFlowCount",
-             {"LoadBalancer": "net/web/0123456789abcdef"}, 1)            # counter
-    sink.add(account, region, "AWS/NetworkELB", "ProcessedBytes", dims, nbytes, "Bytes")
-    sink.gauge_add(account, region, "AWS/NetworkELB", "ActiveFlowCount", dims, +1)  # level
-    sink.gauge_set(account, region, "AWS/NetworkELB", "HealthyHostCount", tg_dims, 2)
-    sink.gauge_remove(account, region, "AWS/NetworkELB", "HealthyHostCount", tg_dims)
-    sink.observe(account, region, "AWS/NetworkELB", "PeakBytesPerSecond", dims, bps,
-                 "Bytes/Second")                                           # measured value
+    # resolve a series once (e.g. when a listener starts), then feed the handle
+    new_flows = sink.counter(account, region, "AWS/NetworkELB", "NewFlowCount",
+                             {"LoadBalancer": "net/web/0123456789abcdef"})
+    new_flows.add(1)                                   # ~ a few attribute updates
+    nbytes = sink.counter(account, region, "AWS/NetworkELB", "ProcessedBytes", dims, "Bytes")
+    nbytes.add(4096)
+    active = sink.gauge(account, region, "AWS/NetworkELB", "ActiveFlowCount", dims)
+    active.move(+1) ... active.move(-1)                # a level, sampled at every tick
+    healthy = sink.gauge(account, region, "AWS/NetworkELB", "HealthyHostCount", tg_dims)
+    healthy.set(2)                                     # reported every minute until removed
+    sink.remove(healthy)
+    peak = sink.counter(account, region, "AWS/NetworkELB", "PeakBytesPerSecond", dims,
+                        "Bytes/Second")
+    peak.observe(bps)                                  # a measured value (read: Maximum)
 
-    # hot paths: resolve the series once, then feed the handle
-    ref = sink.series(account, region, "AWS/NetworkELB", "ProcessedBytes", dims, "Bytes")
-    sink.add_to(ref, nbytes)
-    sink.add_collector(fn)   # fn() runs before every flush: report bytes of long-lived flows
+    # one-off calls (build the series key each time: fine off the hot path)
+    sink.add(account, region, namespace, name, dimensions, value, unit="Count", ts=None)
+    sink.gauge_add(account, region, namespace, name, dimensions, delta, unit="Count")
+    sink.gauge_set(account, region, namespace, name, dimensions, value, unit="Count")
+    sink.gauge_remove(account, region, namespace, name, dimensions, unit="Count")
 
-Counters (``add``) land in the bucket of their timestamp (now by default). Gauges are
-sampled at every flush tick: each sample is one value in the current minute's bucket. A
-gauge moved by ``gauge_add`` disappears once it has been sampled at zero (AWS publishes no
-datapoints without traffic); a gauge set by ``gauge_set`` is sampled until
-``gauge_remove``.
+    sink.add_collector(fn)   # fn() runs before every flush: report what live flows moved
+
+A gauge moved with ``move`` / ``gauge_add`` stops being reported once it has been sampled
+at zero (AWS publishes no datapoints without traffic) and comes back with the next move; a
+gauge given a value with ``set`` / ``gauge_set`` is sampled until removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -44,30 +55,65 @@ from .prometheus import CONTENT_TYPE, Sample, render
 
 log = logging.getLogger("privlink.metrics")
 
+_INF = math.inf
 
-class SeriesRef:
-    """One metric series the sink feeds (compare and hash by identity: cheap)."""
+
+class Series:
+    """One metric series fed in-process. Hashes by identity."""
 
     __slots__ = (
-        "account", "region", "namespace", "name", "dims", "unit",
-        "kind", "total", "value", "sticky", "sampled_zero",
+        "sink", "account", "region", "namespace", "name", "dims", "unit", "kind",
+        "n", "sum", "min", "max", "total", "value", "sticky", "sampled_zero", "live",
     )  # fmt: skip
 
-    def __init__(self, account, region, namespace, name, dims, unit):
+    def __init__(self, sink, account, region, namespace, name, dims, unit, kind):
+        self.sink = sink
         self.account = account
         self.region = region
         self.namespace = namespace
         self.name = name
         self.dims = dims
         self.unit = unit
-        self.kind = "counter"
-        self.total = 0.0  # counters: running total since start (Prometheus)
-        self.value = 0.0  # gauges / observed values: the current value
-        self.sticky = False  # gauge_set gauges stay until gauge_remove
+        self.kind = kind  # counter | gauge | peak
+        self.n = 0.0  # values since the last harvest ...
+        self.sum = 0.0
+        self.min = _INF
+        self.max = -_INF
+        self.total = 0.0  # counters: harvested total since start (Prometheus)
+        self.value = 0.0  # gauges and observed values: the current value
+        self.sticky = False
         self.sampled_zero = False
+        self.live = False  # gauges: sampled at each tick
+
+    # counters and measured values
+    def add(self, value: float) -> None:
+        self.n += 1.0
+        self.sum += value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+    def observe(self, value: float) -> None:
+        self.value = value
+        self.add(value)
+
+    # gauges
+    def move(self, delta: float) -> None:
+        self.value += delta
+        self.sampled_zero = False
+        if not self.live:
+            self.sink._watch(self)
+
+    def set(self, value: float) -> None:
+        self.value = value
+        self.sticky = True
+        self.sampled_zero = False
+        if not self.live:
+            self.sink._watch(self)
 
     def __repr__(self) -> str:
-        return f"<series {self.namespace} {self.name} {dict(self.dims)} {self.unit}>"
+        return f"<{self.kind} {self.namespace} {self.name} {dict(self.dims)} {self.unit}>"
 
 
 class MetricsSink:
@@ -75,113 +121,144 @@ class MetricsSink:
 
     def __init__(self, settings):
         self.settings = settings
-        self._refs: dict[tuple, SeriesRef] = {}
-        self._pending: dict[tuple[SeriesRef, int], list[float]] = {}
-        self._gauges: dict[SeriesRef, None] = {}
+        self._series: dict[tuple, Series] = {}
+        self._pending: dict[tuple[Series, int], list[float]] = {}
+        self._gauges: dict[Series, None] = {}
         self._collectors: list[Callable[[], None]] = []
         self.app = None
         self._task: asyncio.Task | None = None
         self._last_prune = 0.0
+        self._last_harvest = time.time()
         self.flushes = 0
 
-    # ------------------------------------------------------------------ feeding (cheap)
-    def series(self, account, region, namespace, name, dimensions, unit="Count") -> SeriesRef:
-        """The handle of a series (created on first use)."""
+    # ----------------------------------------------------------------- series handles
+    def series(self, account, region, namespace, name, dimensions, unit="Count", kind="counter"):
         dims = dimensions if isinstance(dimensions, tuple) else dims_key(dimensions)
         key = (account, region, namespace, name, dims, unit)
-        ref = self._refs.get(key)
-        if ref is None:
-            ref = self._refs[key] = SeriesRef(account, region, namespace, name, dims, unit)
-        return ref
+        s = self._series.get(key)
+        if s is None:
+            s = self._series[key] = Series(self, account, region, namespace, name, dims, unit, kind)
+        elif kind != "counter" and s.kind == "counter":
+            s.kind = kind
+        return s
 
+    def counter(self, account, region, namespace, name, dimensions, unit="Count") -> Series:
+        """A counter (or measured value) handle: ``.add(v)`` / ``.observe(v)``."""
+        return self.series(account, region, namespace, name, dimensions, unit)
+
+    def gauge(self, account, region, namespace, name, dimensions, unit="Count") -> Series:
+        """A gauge handle: ``.move(delta)`` / ``.set(value)``."""
+        return self.series(account, region, namespace, name, dimensions, unit, "gauge")
+
+    def remove(self, s: Series) -> None:
+        """Forget a series (e.g. the target group went away): no more samples, and gone
+        from the Prometheus page. What it already recorded is still flushed."""
+        self._harvest_one(s, self._bucket(time.time()))
+        self._gauges.pop(s, None)
+        s.live = False
+        self._series.pop((s.account, s.region, s.namespace, s.name, s.dims, s.unit), None)
+
+    def _watch(self, s: Series) -> None:
+        s.live = True
+        self._gauges[s] = None
+
+    # --------------------------------------------------------------- one-off helpers
     def add(self, account, region, namespace, name, dimensions, value, unit="Count", ts=None):
-        """Count ``value`` (an event, bytes moved …) into a counter."""
-        self.add_to(self.series(account, region, namespace, name, dimensions, unit), value, ts)
+        s = self.series(account, region, namespace, name, dimensions, unit)
+        if ts is None:
+            s.add(value)
+        else:  # a past (or future) timestamp goes straight to its own bucket
+            s.total += value
+            self._record(s, value, ts)
 
-    def add_to(self, ref: SeriesRef, value: float, ts: float | None = None) -> None:
-        ref.total += value
-        self._record(ref, value, time.time() if ts is None else ts)
-
-    def observe(self, account, region, namespace, name, dimensions, value, unit="None", ts=None):
-        """Record a measured value (e.g. PeakBytesPerSecond); read back with Maximum."""
-        ref = self.series(account, region, namespace, name, dimensions, unit)
-        ref.kind = "peak"
-        ref.value = value
-        self._record(ref, value, time.time() if ts is None else ts)
+    def observe(self, account, region, namespace, name, dimensions, value, unit="None"):
+        self.series(account, region, namespace, name, dimensions, unit, "peak").observe(value)
 
     def gauge_add(self, account, region, namespace, name, dimensions, delta, unit="Count"):
-        """Move a level up or down (+1 when a flow opens, -1 when it closes)."""
-        ref = self.series(account, region, namespace, name, dimensions, unit)
-        ref.kind = "gauge"
-        ref.value += delta
-        ref.sampled_zero = False
-        self._gauges[ref] = None
+        self.gauge(account, region, namespace, name, dimensions, unit).move(delta)
 
     def gauge_set(self, account, region, namespace, name, dimensions, value, unit="Count"):
-        """Set a level that is reported every minute until :meth:`gauge_remove`."""
-        ref = self.series(account, region, namespace, name, dimensions, unit)
-        ref.kind = "gauge"
-        ref.value = value
-        ref.sticky = True
-        ref.sampled_zero = False
-        self._gauges[ref] = None
+        self.gauge(account, region, namespace, name, dimensions, unit).set(value)
 
     def gauge_remove(self, account, region, namespace, name, dimensions, unit="Count"):
         dims = dimensions if isinstance(dimensions, tuple) else dims_key(dimensions)
-        ref = self._refs.pop((account, region, namespace, name, dims, unit), None)
-        if ref is not None:
-            self._gauges.pop(ref, None)
+        s = self._series.get((account, region, namespace, name, dims, unit))
+        if s is not None:
+            self.remove(s)
 
     def add_collector(self, fn: Callable[[], None]) -> Callable[[], None]:
-        """Run ``fn()`` before each flush (to report what live flows moved since the last
-        one). Returns a function that removes it."""
+        """Run ``fn()`` before each flush (e.g. to report the bytes live flows moved since
+        the last one). Returns a function that removes it."""
         self._collectors.append(fn)
         return lambda: self._collectors.remove(fn) if fn in self._collectors else None
 
-    def _record(self, ref: SeriesRef, value: float, ts: float) -> None:
-        k = (ref, int(ts) // 60 * 60)
+    # --------------------------------------------------------------------- flushing
+    @staticmethod
+    def _bucket(ts: float) -> int:
+        return int(ts) // 60 * 60
+
+    def _record(self, s: Series, value: float, ts: float, n: float = 1.0, total: float | None = None, lo=None, hi=None) -> None:  # fmt: skip
+        k = (s, self._bucket(ts))
+        lo = value if lo is None else lo
+        hi = value if hi is None else hi
+        total = value if total is None else total
         b = self._pending.get(k)
         if b is None:
-            self._pending[k] = [1.0, value, value, value]
+            self._pending[k] = [n, total, lo, hi]
         else:
-            b[0] += 1.0
-            b[1] += value
-            if value < b[2]:
-                b[2] = value
-            if value > b[3]:
-                b[3] = value
+            b[0] += n
+            b[1] += total
+            if lo < b[2]:
+                b[2] = lo
+            if hi > b[3]:
+                b[3] = hi
 
-    # --------------------------------------------------------------------- flushing
-    def sample_gauges(self, now: float | None = None) -> None:
+    def _harvest_one(self, s: Series, bucket_ts: float) -> None:
+        if not s.n:
+            return
+        self._record(s, 0.0, bucket_ts, n=s.n, total=s.sum, lo=s.min, hi=s.max)
+        if s.kind == "counter":
+            s.total += s.sum
+        s.n, s.sum, s.min, s.max = 0.0, 0.0, _INF, -_INF
+
+    def harvest(self, now: float | None = None) -> None:
+        """Move what every handle accumulated since the last harvest into a pending bucket,
+        and sample the gauges. The data is dated at the middle of the accumulation window
+        (at most one flush interval long): ticks fall on minute boundaries, so a window
+        never reaches into the next minute by more than a tick's lateness."""
         now = time.time() if now is None else now
-        for ref in list(self._gauges):
-            if ref.value == 0 and not ref.sticky:
-                if ref.sampled_zero:
-                    del self._gauges[ref]
+        interval = max(0.01, self.settings.timing.metrics_flush_interval)
+        at = (max(self._last_harvest, now - interval) + now) / 2
+        self._last_harvest = now
+        for s in list(self._series.values()):
+            if s.n:
+                self._harvest_one(s, at)
+        for s in list(self._gauges):
+            if s.value == 0 and not s.sticky:
+                if s.sampled_zero:
+                    del self._gauges[s]
+                    s.live = False
                     continue
-                ref.sampled_zero = True
-            self._record(ref, ref.value, now)
+                s.sampled_zero = True
+            self._record(s, s.value, at)
 
     def flush(self, now: float | None = None) -> int:
-        """Run the collectors, sample the gauges and write what accumulated to the store.
-        Returns how many buckets were written."""
+        """Run the collectors, harvest the handles, sample the gauges and write the
+        buckets to the store. Returns how many buckets were written."""
         now = time.time() if now is None else now
         for fn in list(self._collectors):
             try:
                 fn()
             except Exception:
                 log.exception("metrics collector failed")
-        self.sample_gauges(now)
+        self.harvest(now)
         if not self._pending or self.app is None:
             return 0
         pending, self._pending = self._pending, {}
         data = [
-            Datum(
-                ref.account, ref.region, ref.namespace, ref.name, ref.dims, float(ts),
-                ref.unit, Bucket(*b),
-            )
-            for (ref, ts), b in pending.items()
-        ]  # fmt: skip
+            Datum(s.account, s.region, s.namespace, s.name, s.dims, float(ts), s.unit, Bucket(*b))
+            for (s, ts), b in pending.items()
+        ]
         store = self.app.store
         with store.transaction() as tx:
             metricstore.write(tx, data, now)
@@ -199,20 +276,22 @@ class MetricsSink:
     # ------------------------------------------------------------------- Prometheus
     def samples(self) -> list[Sample]:
         out = []
-        live_gauges = self._gauges
-        for ref in self._refs.values():
-            if ref.kind == "gauge" and ref not in live_gauges:
+        for s in self._series.values():
+            if s.kind == "gauge" and not s.live:
                 continue
-            meta = info(ref.namespace, ref.name)
-            labels = (("account", ref.account), ("region", ref.region), *ref.dims)
+            if s.kind == "counter":
+                value = s.total + s.sum
+            else:
+                value = s.value
+            meta = info(s.namespace, s.name)
             out.append(
                 Sample(
-                    ref.namespace,
-                    ref.name,
-                    "counter" if ref.kind == "counter" else "gauge",
-                    labels,
-                    ref.total if ref.kind == "counter" else ref.value,
-                    meta.help if meta else f"{ref.namespace} {ref.name} ({ref.unit}).",
+                    s.namespace,
+                    s.name,
+                    "counter" if s.kind == "counter" else "gauge",
+                    (("account", s.account), ("region", s.region), *s.dims),
+                    value,
+                    meta.help if meta else f"{s.namespace} {s.name} ({s.unit}).",
                 )
             )
         return out
@@ -229,7 +308,10 @@ class MetricsSink:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.timing.metrics_flush_interval)
+            now = time.time()
+            interval = max(0.01, self.settings.timing.metrics_flush_interval)
+            boundary = (int(now) // 60 + 1) * 60  # a tick on every minute boundary
+            await asyncio.sleep(max(0.0, min(now + interval, boundary) - now))
             try:
                 self.flush()
             except Exception:
@@ -251,4 +333,6 @@ class MetricsSink:
             del self.app.runtime.hooks["metrics"]
 
     def banner(self) -> list[str]:
-        return []
+        if self.app is None or getattr(self.app, "port", None) is None:
+            return []
+        return [f"metrics for Prometheus at {self.app.endpoint_url}/_privlink/metrics"]
