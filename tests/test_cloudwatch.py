@@ -452,15 +452,22 @@ def feed_flows(server):
     sink = server.app.runtime.hooks["metrics"]
     lb = {"LoadBalancer": LB}
     lb_az = {"LoadBalancer": LB, "AvailabilityZone": "us-east-1a"}
+    new_flows = sink.counters(PROVIDER, "us-east-1", "AWS/NetworkELB", "NewFlowCount", [lb, lb_az])
+    active = sink.gauges(PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", [lb, lb_az])
+    for _ in range(3):
+        new_flows.add(1)
+        active.move(+1)
     for dims in (lb, lb_az):
-        for _ in range(3):
-            sink.add(PROVIDER, "us-east-1", "AWS/NetworkELB", "NewFlowCount", dims, 1)
-            sink.gauge_add(PROVIDER, "us-east-1", "AWS/NetworkELB", "ActiveFlowCount", dims, 1)
         processed = sink.counter(
             PROVIDER, "us-east-1", "AWS/NetworkELB", "ProcessedBytes", dims, "Bytes"
         )
         processed.add(1000)
         processed.add(500)
+    peak = sink.counter(
+        PROVIDER, "us-east-1", "AWS/NetworkELB", "PeakBytesPerSecond", lb, "Bytes/Second"
+    )
+    peak.observe(900)
+    peak.observe(300)
     sink.gauge_set(PROVIDER, "us-east-1", "AWS/NetworkELB", "HealthyHostCount",
                    {"LoadBalancer": LB, "TargetGroup": TG}, 2)  # fmt: skip
     sink.add(CONSUMER, "us-east-1", "AWS/PrivateLinkEndpoints", "BytesProcessed",
@@ -506,12 +513,15 @@ def test_sink_feeds_get_metric_statistics(server, cw, clients):
     assert zonal["Sum"] == 1500
     (healthy,) = get("HealthyHostCount", lb + [{"Name": "TargetGroup", "Value": TG}], ["Maximum"])
     assert healthy["Maximum"] == 2
+    (peak,) = get("PeakBytesPerSecond", lb, ["Maximum"])
+    assert peak["Maximum"] == 900 and peak["Unit"] == "Bytes/Second"
     names = {
         (m["MetricName"], len(m["Dimensions"]))
         for m in cw.list_metrics(Namespace="AWS/NetworkELB")["Metrics"]
     }
     assert names == {("NewFlowCount", 1), ("NewFlowCount", 2), ("ActiveFlowCount", 1), ("ActiveFlowCount", 2),
-                     ("ProcessedBytes", 1), ("ProcessedBytes", 2), ("HealthyHostCount", 2)}  # fmt: skip
+                     ("ProcessedBytes", 1), ("ProcessedBytes", 2), ("HealthyHostCount", 2),
+                     ("PeakBytesPerSecond", 1)}  # fmt: skip
     # the consumer's endpoint metrics belong to the consumer's account
     consumer = clients("cloudwatch", account=CONSUMER)
     (ep,) = consumer.list_metrics(Namespace="AWS/PrivateLinkEndpoints")["Metrics"]

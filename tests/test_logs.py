@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -543,3 +548,50 @@ def test_filter_pages_when_its_scan_budget_runs_out(logs, monkeypatch):
         for e in p["events"]
     ]
     assert len(found) == 2
+
+
+def _start_privlink(state_dir) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privlink", "up", "--port", "0", "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    line = proc.stdout.readline()  # "privlink listening on http://127.0.0.1:<port> (state: …)"
+    m = re.search(r"listening on (http://\S+)", line)
+    if not m:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise AssertionError(f"privlink up did not start: {line!r}")
+    return proc, m.group(1)
+
+
+def test_acknowledged_events_survive_sigkill(tmp_path):
+    proc, url = _start_privlink(tmp_path)
+    try:
+        logs = Clients(url)("logs")
+        logs.create_log_group(logGroupName="g")
+        logs.create_log_stream(logGroupName="g", logStreamName="s")
+        put(logs, "g", "s", [f"event {i}" for i in range(50)])
+        Clients(url)("cloudwatch").put_metric_data(
+            Namespace="Shop", MetricData=[{"MetricName": "Orders", "Value": 3}]
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    proc, url = _start_privlink(tmp_path)
+    try:
+        logs = Clients(url)("logs")
+        got = logs.get_log_events(logGroupName="g", logStreamName="s", startFromHead=True)
+        assert [e["message"] for e in got["events"]] == [f"event {i}" for i in range(50)]
+        assert (
+            Clients(url)("cloudwatch").list_metrics(Namespace="Shop")["Metrics"][0]["MetricName"]
+            == "Orders"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()

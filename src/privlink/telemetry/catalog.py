@@ -2,18 +2,22 @@
 aggregated — the contract between the layers that feed :class:`~.sink.MetricsSink` and the
 CloudWatch API that reads it back.
 
-Three kinds, three sink calls:
+Three kinds, three ways to feed the sink (handles from ``sink.counter(...)`` /
+``sink.gauge(...)``; the one-off ``sink.add`` / ``gauge_add`` / ``gauge_set`` /
+``observe`` do the same):
 
 * ``counter`` — something that happens (a new flow, bytes moved, a reset). Feed with
-  ``sink.add(...)`` once per event, or with the amount moved since the last report; CloudWatch
-  users read **Sum** (per minute). Prometheus shows the running total.
-* ``gauge`` — a level (flows open, healthy targets). Feed with ``sink.gauge_add`` (+1 on
-  open, -1 on close) or ``sink.gauge_set``; the sink samples every gauge at each flush tick,
-  so a minute's **Average** is the mean level, **Maximum** / **Minimum** the extremes
-  sampled and **SampleCount** the number of samples. Prometheus shows the current level.
+  ``counter.add(n)`` once per event, or with the amount moved since the last report (a
+  collector registered with ``sink.add_collector`` runs before every flush for that);
+  CloudWatch users read **Sum** per minute. Prometheus shows the running total.
+* ``gauge`` — a level (flows open, healthy targets). Feed with ``gauge.move(+1 / -1)`` or
+  ``gauge.set(n)``; the sink samples every live gauge at each flush tick (every
+  ``timing.metrics_flush_interval`` seconds, default 2), so a minute's **Average** is the
+  mean level, **Maximum** / **Minimum** the extremes sampled and **SampleCount** the number
+  of samples. Prometheus shows the current level.
 * ``peak`` — a measured rate whose useful statistic is **Maximum** (PeakBytesPerSecond:
   the data plane computes bytes per second over 10-second windows and reports each window
-  with ``sink.observe``). Prometheus shows the last value.
+  with ``counter.observe(v)``). Prometheus shows the last value.
 
 AWS publishes these at one-minute granularity, only while there is traffic (no zero
 datapoints) — except HealthyHostCount / UnHealthyHostCount, reported every minute for each

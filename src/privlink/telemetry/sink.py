@@ -26,6 +26,11 @@ In-process API (``sink = app.runtime.hooks["metrics"]``)::
                         "Bytes/Second")
     peak.observe(bps)                                  # a measured value (read: Maximum)
 
+    # a metric published for each of its dimension sets, fed as one
+    flows = sink.counters(account, region, "AWS/NetworkELB", "NewFlowCount",
+                          [{"LoadBalancer": lb}, {"LoadBalancer": lb, "AvailabilityZone": az}])
+    flows.add(1)                                       # sink.gauges(...) likewise
+
     # one-off calls (build the series key each time: fine off the hot path)
     sink.add(account, region, namespace, name, dimensions, value, unit="Count", ts=None)
     sink.gauge_add(account, region, namespace, name, dimensions, delta, unit="Count")
@@ -95,6 +100,9 @@ class Series:
             self.max = value
 
     def observe(self, value: float) -> None:
+        """A measured value (e.g. PeakBytesPerSecond): read back with Maximum; Prometheus
+        shows the last one."""
+        self.kind = "peak"
         self.value = value
         self.add(value)
 
@@ -114,6 +122,31 @@ class Series:
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.namespace} {self.name} {dict(self.dims)} {self.unit}>"
+
+
+class Fanout:
+    """Several handles fed as one (a metric published for each of its dimension sets)."""
+
+    __slots__ = ("series",)
+
+    def __init__(self, *series: Series):
+        self.series = series
+
+    def add(self, value: float) -> None:
+        for s in self.series:
+            s.add(value)
+
+    def observe(self, value: float) -> None:
+        for s in self.series:
+            s.observe(value)
+
+    def move(self, delta: float) -> None:
+        for s in self.series:
+            s.move(delta)
+
+    def set(self, value: float) -> None:
+        for s in self.series:
+            s.set(value)
 
 
 class MetricsSink:
@@ -150,7 +183,23 @@ class MetricsSink:
         """A gauge handle: ``.move(delta)`` / ``.set(value)``."""
         return self.series(account, region, namespace, name, dimensions, unit, "gauge")
 
-    def remove(self, s: Series) -> None:
+    def counters(self, account, region, namespace, name, dimension_sets, unit="Count") -> Fanout:
+        """One counter per dimension set, fed together: ``.add(v)`` / ``.observe(v)``."""
+        return Fanout(
+            *(self.counter(account, region, namespace, name, d, unit) for d in dimension_sets)
+        )
+
+    def gauges(self, account, region, namespace, name, dimension_sets, unit="Count") -> Fanout:
+        """One gauge per dimension set, fed together: ``.move(d)`` / ``.set(v)``."""
+        return Fanout(
+            *(self.gauge(account, region, namespace, name, d, unit) for d in dimension_sets)
+        )
+
+    def remove(self, s: Series | Fanout) -> None:
+        if isinstance(s, Fanout):
+            for one in s.series:
+                self.remove(one)
+            return
         """Forget a series (e.g. the target group went away): no more samples, and gone
         from the Prometheus page. What it already recorded is still flushed."""
         self._harvest_one(s, self._bucket(time.time()))
