@@ -115,6 +115,7 @@ class Datum:
     stats: Bucket
     hist: dict[int, float] | None = None  # bin -> count, when values were individual
     high_resolution: bool = False
+    key: int | None = None  # series_key(...), when the caller has it cached
 
 
 def write(tx: Transaction, data: Sequence[Datum], now: float) -> None:
@@ -125,8 +126,13 @@ def write(tx: Transaction, data: Sequence[Datum], now: float) -> None:
     points: dict[tuple, Bucket] = {}
     hist: dict[tuple, float] = {}
     for d in data:
-        key = series_key(d.account, d.region, d.namespace, d.name, d.dims)
-        series[key] = (key, d.account, d.region, d.namespace, d.name, json.dumps(d.dims), now)
+        key = (
+            d.key
+            if d.key is not None
+            else series_key(d.account, d.region, d.namespace, d.name, d.dims)
+        )
+        if key not in series:
+            series[key] = (key, d.account, d.region, d.namespace, d.name, json.dumps(d.dims), now)
         for res in (HIGH, STANDARD) if d.high_resolution else (STANDARD,):
             pk = (key, res, int(d.ts // res) * res, d.unit)
             b = points.get(pk)

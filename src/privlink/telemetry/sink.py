@@ -68,7 +68,7 @@ class Series:
 
     __slots__ = (
         "sink", "account", "region", "namespace", "name", "dims", "unit", "kind",
-        "n", "sum", "min", "max", "total", "value", "sticky", "sampled_zero", "live",
+        "n", "sum", "min", "max", "total", "value", "sticky", "sampled_zero", "live", "key",
     )  # fmt: skip
 
     def __init__(self, sink, account, region, namespace, name, dims, unit, kind):
@@ -89,6 +89,7 @@ class Series:
         self.sticky = False
         self.sampled_zero = False
         self.live = False  # gauges: sampled at each tick
+        self.key = metricstore.series_key(account, region, namespace, name, dims)
 
     # counters and measured values
     def add(self, value: float) -> None:
@@ -305,7 +306,17 @@ class MetricsSink:
             return 0
         pending, self._pending = self._pending, {}
         data = [
-            Datum(s.account, s.region, s.namespace, s.name, s.dims, float(ts), s.unit, Bucket(*b))
+            Datum(
+                s.account,
+                s.region,
+                s.namespace,
+                s.name,
+                s.dims,
+                float(ts),
+                s.unit,
+                Bucket(*b),
+                key=s.key,
+            )  # fmt: skip
             for (s, ts), b in pending.items()
         ]
         store = self.app.store
