@@ -1,6 +1,7 @@
 """The list of live components a privlink server runs, in start order.
 
-Each layer (realm, health checks, data plane, DNS, notifications …) adds its component here.
+Each layer (metrics, realm, health checks, data plane, DNS, notifications …) adds its
+component here.
 """
 
 from __future__ import annotations
@@ -10,8 +11,15 @@ from .config import Settings
 
 def build_components(settings: Settings) -> list:
     from .net.component import RealmComponent
+    from .telemetry.housekeeping import LogRetention
+    from .telemetry.sink import MetricsSink
 
-    components: list = [RealmComponent()]
+    components: list = [
+        # first, so runtime.hooks["metrics"] exists before the layers that feed it start
+        MetricsSink(settings),
+        LogRetention(settings),
+        RealmComponent(),
+    ]
     if settings.dns_enabled:
         from .dns.component import DnsComponent
 

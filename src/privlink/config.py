@@ -65,6 +65,8 @@ class Timing:
     flow_log_aggregation_interval: float | None = None  # None: the flow log's own (60/600 s)
     idle_timeout_floor: float = 60.0  # lowest tcp.idle_timeout.seconds accepted (AWS: 60)
     health_check_interval_floor: float = 5.0
+    metrics_flush_interval: float = 2.0  # in-memory metrics -> CloudWatch store
+    retention_sweep_interval: float = 300.0  # expired log events / metric buckets pruned
 
 
 @dataclass
@@ -92,6 +94,8 @@ class Settings:
     dns_max_qps: float = 50000.0  # queries answered per second, all resolvers (0: unbounded)
     dataplane_enabled: bool = True
     health_checks_enabled: bool = True
+    metric_retention_days: float = 15.0  # 1-minute metric buckets (AWS: 15 days)
+    metric_high_resolution_retention_hours: float = 3.0  # 1-second buckets (AWS: 3 hours)
 
     def state_path(self) -> str | None:
         if self.ephemeral:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+
+from .sidetables import SideWrite, execute_side_writes
 
 SCHEMA_VERSION = 1
 
@@ -69,7 +71,16 @@ class SqliteBackend:
     def load_all(self) -> Iterable[tuple[str, str, str]]:
         return self.db.execute("SELECT kind, id, body FROM resources").fetchall()
 
-    def write(self, upserts: list[tuple], deletes: list[tuple[str, str]]) -> None:
+    def side_db(self) -> sqlite3.Connection:
+        """The connection side tables live on (the same database file)."""
+        return self.db
+
+    def write(
+        self,
+        upserts: list[tuple],
+        deletes: list[tuple[str, str]],
+        side: Sequence[SideWrite] = (),
+    ) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -81,6 +92,7 @@ class SqliteBackend:
                 )
             if deletes:
                 db.executemany("DELETE FROM resources WHERE kind=? AND id=?", deletes)
+            execute_side_writes(db, side)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -91,15 +103,37 @@ class SqliteBackend:
 
 
 class MemoryBackend:
-    """No persistence: for ``--ephemeral`` servers and tests."""
+    """No persistence: for ``--ephemeral`` servers and tests. Side tables (log events,
+    metric datapoints) live in a private in-memory SQLite database."""
 
     path = None
+
+    def __init__(self) -> None:
+        self._side_db: sqlite3.Connection | None = None
+
+    def side_db(self) -> sqlite3.Connection:
+        if self._side_db is None:
+            self._side_db = sqlite3.connect(
+                ":memory:", isolation_level=None, check_same_thread=False
+            )
+        return self._side_db
 
     def load_all(self):
         return []
 
-    def write(self, upserts, deletes) -> None:
-        pass
+    def write(self, upserts, deletes, side: Sequence[SideWrite] = ()) -> None:
+        if not side:
+            return
+        db = self.side_db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            execute_side_writes(db, side)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
-        pass
+        if self._side_db is not None:
+            self._side_db.close()
+            self._side_db = None

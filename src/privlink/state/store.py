@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
 from . import codec
+from .sidetables import SideSchema, SideTables, SideWrite
 
 log = logging.getLogger("privlink.state")
 
@@ -78,6 +79,7 @@ class Store:
         self._by_owner: dict[str, dict[tuple[str, str], dict[str, Resource]]] = {}
         self._subscribers: list[Callable[[list[Change]], None]] = []
         self._open: Transaction | None = None
+        self._side: SideTables | None = None
         for kind, _rid, body in backend.load_all():
             cls = KINDS.get(kind)
             if cls is None:
@@ -99,6 +101,13 @@ class Store:
     def count(self, cls: type[Resource]) -> int:
         return len(self._by_kind.get(cls.KIND, {}))
 
+    @property
+    def side(self) -> SideTables:
+        """The side tables (see :mod:`.sidetables`): ``store.side.query(schema, sql, params)``."""
+        if self._side is None:
+            self._side = SideTables(self.backend.side_db())
+        return self._side
+
     # -- changes
     def subscribe(self, callback: Callable[[list[Change]], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
@@ -119,7 +128,9 @@ class Store:
             if not part:
                 del self._by_owner[kind][obj.owner]
 
-    def _commit(self, staged: dict[tuple[str, str], object]) -> list[Change]:
+    def _commit(
+        self, staged: dict[tuple[str, str], object], side: list[SideWrite] | None = None
+    ) -> list[Change]:
         upserts, deletes, changes = [], [], []
         for (kind, rid), obj in staged.items():
             old = self._by_kind.get(kind, {}).get(rid)
@@ -131,9 +142,14 @@ class Store:
             else:
                 upserts.append((kind, rid, obj.account, obj.region, codec.dumps(obj)))
                 changes.append(Change(kind, rid, old, obj))  # type: ignore[arg-type]
-        if not changes:
+        if not changes and not side:
             return []
-        self.backend.write(upserts, deletes)
+        if side:
+            for schema in {w.schema.name: w.schema for w in side}.values():
+                self.side.ensure(schema)
+            self.backend.write(upserts, deletes, side)
+        else:
+            self.backend.write(upserts, deletes)
         for ch in changes:
             if ch.old is not None:
                 self._drop_live(ch.kind, ch.old)
@@ -158,6 +174,7 @@ class Transaction:
     def __init__(self, store: Store):
         self.store = store
         self._staged: dict[tuple[str, str], object] = {}
+        self._side: list[SideWrite] = []
         self._after: list[Callable[[], None]] = []
         self.done = False
 
@@ -209,19 +226,31 @@ class Transaction:
     def delete(self, obj: Resource) -> None:
         self._staged[(obj.KIND, obj.id)] = _DELETED
 
+    def side_write(self, schema: SideSchema, sql: str, rows: list | tuple = ()) -> None:
+        """Stage a write to a side table, run in the same database transaction as this
+        transaction's resource changes. ``rows`` is one parameter tuple, or a list of them
+        (``executemany``); an empty list stages nothing."""
+        if isinstance(rows, list):
+            if not rows:
+                return
+            batch = rows
+        else:
+            batch = [rows]
+        self._side.append(SideWrite(schema, sql, batch))
+
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the transaction is committed (never on rollback)."""
         self._after.append(fn)
 
     @property
     def dirty(self) -> bool:
-        return bool(self._staged)
+        return bool(self._staged) or bool(self._side)
 
     def commit(self) -> list[Change]:
         if self.done:
             raise RuntimeError("transaction already finished")
         self.done = True
-        changes = self.store._commit(self._staged)
+        changes = self.store._commit(self._staged, self._side)
         if changes:
             self.store._notify(changes)
         for fn in self._after:
@@ -234,6 +263,7 @@ class Transaction:
     def rollback(self) -> None:
         self.done = True
         self._staged.clear()
+        self._side.clear()
         self._after.clear()
 
     def __enter__(self) -> Transaction:
