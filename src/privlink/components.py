@@ -9,5 +9,7 @@ from .config import Settings
 
 
 def build_components(settings: Settings) -> list:
-    components: list = []
+    from .notify.sns_delivery import SnsDeliveryComponent
+
+    components: list = [SnsDeliveryComponent(settings)]
     return components

@@ -14,6 +14,7 @@ from .api.dispatch import Api
 from .api.http import HttpFront
 from .config import Settings
 from .scheduler import Scheduler
+from .services import load_services
 from .services.base import Runtime
 from .state import Store
 from .state.backend import MemoryBackend, SqliteBackend
@@ -43,6 +44,8 @@ def _components(settings: Settings) -> list[Component]:
 class Privlink:
     def __init__(self, settings: Settings):
         self.settings = settings
+        # every resource kind must be registered before the store loads what is stored
+        load_services()
         path = settings.state_path()
         if path:
             backend = SqliteBackend(
