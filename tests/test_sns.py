@@ -22,17 +22,21 @@ class Subscriber:
     """A webhook on 127.0.0.1 that records every POST and, when ``confirm`` is on, confirms
     subscriptions by fetching the SubscribeURL as a real subscriber would."""
 
-    def __init__(self, port: int | None = None, *, confirm: bool = True, status: int = 200):
+    def __init__(
+        self, port: int | None = None, *, confirm: bool = True, status: int = 200, tls=None
+    ):
         self.port = port or free_port()
         self.confirm = confirm
         self.status = status
+        self.tls = tls  # (certfile, keyfile) to serve https
         self.received: list[dict] = []
         self.cond = threading.Condition()
         self.server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hook"
 
     def start(self) -> Subscriber:
         outer = self
@@ -46,25 +50,34 @@ class Subscriber:
                     entry["json"] = json.loads(body)
                 except ValueError:
                     entry["json"] = None
+                with outer.cond:  # recorded before answering: the order is privlink's
+                    outer.received.append(entry)
+                    outer.cond.notify_all()
                 self.send_response(outer.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                doc = entry["json"] or {}
+                doc = entry["json"] if isinstance(entry["json"], dict) else {}
                 if (
                     outer.status == 200
                     and outer.confirm
                     and doc.get("Type") == "SubscriptionConfirmation"
                 ):
                     with urllib.request.urlopen(doc["SubscribeURL"], timeout=10) as r:
-                        entry["confirm_response"] = r.read()
-                with outer.cond:
-                    outer.received.append(entry)
-                    outer.cond.notify_all()
+                        answer = r.read()
+                    with outer.cond:
+                        entry["confirm_response"] = answer
+                        outer.cond.notify_all()
 
             def log_message(self, *a):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -319,11 +332,66 @@ def _verify_signature(env: dict) -> None:
 
     with urllib.request.urlopen(env["SigningCertURL"], timeout=10) as r:
         cert = x509.load_pem_x509_certificate(r.read())
-    keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+    if env["Type"] == "Notification":
+        keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+    else:
+        keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
     text = "".join(f"{k}\n{env[k]}\n" for k in keys if k in env)
+    algo = hashes.SHA256() if env["SignatureVersion"] == "2" else hashes.SHA1()
     cert.public_key().verify(
-        base64.b64decode(env["Signature"]), text.encode(), padding.PKCS1v15(), hashes.SHA1()
+        base64.b64decode(env["Signature"]), text.encode(), padding.PKCS1v15(), algo
     )
+
+
+def _self_signed(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(certfile), str(keyfile)
+
+
+def test_https_subscriber_and_signature_version_2(sns, tmp_path):
+    arn = sns.create_topic(Name="tls", Attributes={"SignatureVersion": "2"})["TopicArn"]
+    with Subscriber(tls=_self_signed(tmp_path)) as hook:
+        out = sns.subscribe(TopicArn=arn, Protocol="https", Endpoint=hook.url)
+        assert out["SubscriptionArn"] == "pending confirmation"
+        hook.wait_for(lambda rs: any("confirm_response" in r for r in rs))
+        conf = hook.received[0]["json"]
+        assert conf["SignatureVersion"] == "2"
+        _verify_signature(conf)
+        sns.publish(TopicArn=arn, Message="over tls")
+        hook.wait_for(lambda rs: len(hook.notifications()) >= 1)
+        note = hook.notifications()[0]["json"]
+        assert note["Message"] == "over tls" and "Subject" not in note
+        _verify_signature(note)
+    sns.delete_topic(TopicArn=arn)
+    assert sns.list_subscriptions()["Subscriptions"] == []
 
 
 def test_pending_subscription_gets_no_messages_and_raw_delivery(sns):

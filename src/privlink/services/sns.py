@@ -24,7 +24,7 @@ from ..identity import Principal
 from ..notify.envelope import DEFAULT_CONTENT_TYPE, DEFAULT_RETRY_POLICY, NotLoopback, loopback_host
 from ..notify.filter import BadFilterPolicy, matches, parse_policy
 from ..state.sns import PendingDelivery, Subscription, Topic
-from .base import RequestContext, operation
+from .base import RequestContext, TimerContext, on_timer, operation
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _TOPIC_ARN = re.compile(r"^arn:aws:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_.-]{1,256})$")
@@ -682,7 +682,18 @@ def subscribe(ctx: RequestContext, params: dict) -> dict:
     ctx.tx.put(sub)
     if protocol in ("http", "https"):
         _enqueue_confirmation(ctx.tx, topic, sub, ctx.now)
+    if not confirmed:
+        # AWS deletes subscriptions left unconfirmed for three days
+        ctx.schedule(_TOKEN_LIFETIME, "sns.expire-unconfirmed", subscription_arn=sub.id)
     return {"SubscriptionArn": sub.id if (confirmed or want_arn) else "pending confirmation"}
+
+
+@on_timer("sns.expire-unconfirmed")
+def _expire_unconfirmed(tctx: TimerContext, args: dict) -> None:
+    sub = tctx.tx.get(Subscription, args["subscription_arn"])
+    if sub is not None and not sub.confirmed:
+        tctx.tx.delete(sub)
+        _drop_pending(tctx.tx, lambda d: d.subscription_arn == sub.id)
 
 
 @operation("sns", "ConfirmSubscription")
