@@ -586,3 +586,83 @@ def test_aws_cli_zone_and_records(aws, tmp_path):
     assert zones[0]["Name"] == "cli.example."
     proc = aws.run("route53", "get-hosted-zone", "--id", "ZDOESNOTEXIST", check=False)
     assert proc.returncode != 0 and "NoSuchHostedZone" in proc.stderr
+
+
+# ------------------------------------------------------------------------ robustness
+
+
+def test_mutated_requests_get_aws_errors_never_internal_ones(server):
+    """Every element of valid request bodies removed in turn, and every value replaced by
+    junk: the answer is an AWS error or a success, never a 500."""
+    import urllib.error
+    import urllib.request
+    import xml.etree.ElementTree as ET
+
+    from .conftest import Clients
+
+    # unsigned raw requests act as the default account, so the zones belong to it
+    r53 = Clients(server.endpoint_url)("route53", account="000000000000")
+    zid, _ = _zone(r53, "f.example")
+    pz, _ = _zone(r53, "p.example", VPC={"VPCId": VPC_A, "VPCRegion": "us-east-1"})
+    sent = {}
+    r53.meta.events.register(
+        "before-send.route53.*",
+        lambda request, **kw: sent.__setitem__("last", (request.method, request.url, request.body)),
+    )
+    calls = [
+        lambda: _change(
+            r53,
+            zid,
+            ("CREATE", _rr("a.f.example", "A", "192.0.2.1", ttl=5)),
+            ("UPSERT", {"Name": "b.f.example", "Type": "A", "AliasTarget": {
+                "HostedZoneId": zid, "DNSName": "a.f.example", "EvaluateTargetHealth": False}}),
+            ("CREATE", _rr("w.f.example", "A", "192.0.2.2", SetIdentifier="x", Weight=3)),
+        ),
+        lambda: r53.create_hosted_zone(
+            Name="g.example", CallerReference="y", VPC={"VPCId": VPC_A, "VPCRegion": "us-east-1"},
+            HostedZoneConfig={"Comment": "x", "PrivateZone": True},
+        ),
+        lambda: r53.associate_vpc_with_hosted_zone(
+            HostedZoneId=pz, VPC={"VPCId": VPC_B, "VPCRegion": "us-east-1"}, Comment="x"
+        ),
+        lambda: r53.change_tags_for_resource(
+            ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "a", "Value": "b"}],
+            RemoveTagKeys=["c"],
+        ),
+    ]  # fmt: skip
+    statuses = []
+    for call in calls:
+        call()
+        method, url, body = sent["last"]
+        root = ET.fromstring(body)
+        edges = []
+
+        def walk(el, edges=edges):
+            for c in list(el):
+                edges.append((el, c))
+                walk(c)
+
+        walk(root)
+        variants = []
+        for parent, child in edges:
+            i = list(parent).index(child)
+            parent.remove(child)
+            variants.append(ET.tostring(root))
+            parent.insert(i, child)
+            if len(child) == 0:
+                old = child.text
+                for junk in ("", "x" * 300, "-1", "\u00e9\u4e2d", "99999999999999999999"):
+                    child.text = junk
+                    variants.append(ET.tostring(root))
+                child.text = old
+        for body in variants:
+            req = urllib.request.Request(url, data=body, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    statuses.append(resp.status)
+            except urllib.error.HTTPError as e:
+                answer = e.read()
+                assert e.code < 500, (body, answer)
+                assert b"<Code>" in answer
+                statuses.append(e.code)
+    assert len(statuses) > 150 and any(s >= 400 for s in statuses)

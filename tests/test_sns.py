@@ -590,3 +590,58 @@ def test_aws_cli_topic_subscribe_publish(fast_server):
         check=False,
     )
     assert proc.returncode != 0 and "InvalidParameter" in proc.stderr and "loopback" in proc.stderr
+
+
+def test_mutated_requests_get_aws_errors_never_internal_ones(fast_server):
+    import urllib.error
+    import urllib.parse
+
+    sns = Clients(fast_server.endpoint_url)("sns", account="000000000000")
+    arn = sns.create_topic(Name="t")["TopicArn"]
+    sub = sns.subscribe(
+        TopicArn=arn, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:000000000000:q"
+    )
+    sent = {}
+    sns.meta.events.register(
+        "before-send.sns.*",
+        lambda request, **kw: sent.__setitem__("last", (request.url, request.body)),
+    )
+    calls = [
+        lambda: sns.create_topic(Name="u", Attributes={"DisplayName": "x"}, Tags=[{"Key": "a", "Value": "b"}]),
+        lambda: sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="a@example.com",
+                              Attributes={"FilterPolicy": '{"a":["b"]}'}, ReturnSubscriptionArn=True),
+        lambda: sns.publish(TopicArn=arn, Message="m", Subject="s", MessageAttributes={
+            "a": {"DataType": "String", "StringValue": "v"}, "b": {"DataType": "Binary", "BinaryValue": b"xx"}}),
+        lambda: sns.set_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"],
+                                                AttributeName="FilterPolicy", AttributeValue='{"a":["b"]}'),
+        lambda: sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue='{"Statement":[]}'),
+        lambda: sns.confirm_subscription(TopicArn=arn, Token="abc"),
+    ]  # fmt: skip
+    count = 0
+    for call in calls:
+        try:
+            call()
+        except ClientError:
+            pass
+        url, body = sent["last"]
+        pairs = urllib.parse.parse_qsl(body if isinstance(body, str) else body.decode())
+        for i, (k, _v) in enumerate(pairs):
+            if k in ("Action", "Version"):
+                continue
+            variants = [pairs[:i] + pairs[i + 1 :]]
+            for junk in ("", "x" * 300, "-1", "{", "[1]", '{"a":[{"numeric":["<"]}]}', "\u00e9"):
+                variants.append(pairs[:i] + [(k, junk)] + pairs[i + 1 :])
+            for v in variants:
+                req = urllib.request.Request(
+                    url,
+                    data=urllib.parse.urlencode(v).encode(),
+                    method="POST",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                try:
+                    with urllib.request.urlopen(req, timeout=10):
+                        pass
+                except urllib.error.HTTPError as e:
+                    assert e.code < 500, (v, e.read())
+                count += 1
+    assert count > 150

@@ -55,6 +55,10 @@ _ROUTING_MEMBERS = (
     "GeoProximityLocation",
 )
 _OTHER_MEMBERS = ("HealthCheckId", "TrafficPolicyInstanceId")
+_RR_TYPES = {
+    "SOA", "A", "TXT", "NS", "CNAME", "MX", "NAPTR", "PTR", "SRV", "SPF", "AAAA", "CAA", "DS",
+    "TLSA", "SSHFP", "SVCB", "HTTPS",
+}  # fmt: skip
 _NS_TTL = 172800
 _SOA_TTL = 900
 _PRIVATE_NAME_SERVERS = [
@@ -621,6 +625,8 @@ class _Proposed:
         rr = change["ResourceRecordSet"]
         raw_name = rr["Name"]
         rtype = rr["Type"]
+        if rtype not in _RR_TYPES:
+            raise _err("InvalidInput", f"Invalid request: '{rtype}' is not a valid record type.")
         set_id = rr.get("SetIdentifier")
         self.errors: list[str] = []
         if self.action not in ("CREATE", "DELETE", "UPSERT"):

@@ -701,7 +701,7 @@ def confirm_subscription(ctx: RequestContext, params: dict) -> dict:
     topic = _topic(ctx.tx, params["TopicArn"])
     token = params["Token"]
     for s in _subs_of(ctx.tx, topic.id):
-        if s.token and secrets.compare_digest(s.token, token):
+        if s.token and secrets.compare_digest(s.token.encode(), token.encode()):
             if s.confirmed:
                 return {"SubscriptionArn": s.id}
             if ctx.now > s.token_expires_at:
