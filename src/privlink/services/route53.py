@@ -765,7 +765,11 @@ def change_resource_record_sets(ctx: RequestContext, params: dict) -> dict:
                 f"'{p.type} {p.name}'"
             )
 
-    working = {r.id: r for r in zone_record_sets(ctx.tx, zone)}
+    before = {r.id: r for r in zone_record_sets(ctx.tx, zone, ordered=False)}
+    working = dict(before)
+    by_name: dict[str, set[str]] = {}
+    for r in before.values():
+        by_name.setdefault(r.name, set()).add(r.id)
     for p in proposed:
         errors.extend(p.errors)
         if p.key in bad_keys:
@@ -792,20 +796,22 @@ def change_resource_record_sets(ctx: RequestContext, params: dict) -> dict:
                 )
             else:
                 del working[p.key]
+                by_name[p.name].discard(p.key)
             continue
         if p.action == "CREATE" and current is not None:
             errors.append(f"Tried to create resource record set {label} but it already exists")
             continue
-        problem = _placement_problem(zone, p, working, ctx.tx)
+        same_name = [working[k] for k in by_name.get(p.name, ()) if k != p.key]
+        problem = _placement_problem(zone, p, same_name, working, ctx.tx)
         if problem:
             errors.append(problem)
             continue
         working[p.key] = p.record
+        by_name.setdefault(p.name, set()).add(p.key)
 
     if errors:
         raise _err("InvalidChangeBatch", "[" + ", ".join(errors) + "]")
 
-    before = {r.id: r for r in zone_record_sets(ctx.tx, zone)}
     for key, old in before.items():
         if key not in working:
             ctx.tx.delete(old)
@@ -818,8 +824,11 @@ def change_resource_record_sets(ctx: RequestContext, params: dict) -> dict:
     return {"ChangeInfo": _change_info(ch, ctx.now)}
 
 
-def _placement_problem(zone: HostedZone, p: _Proposed, working: dict, tx) -> str | None:
-    """Why the record set cannot sit where it is asked to (None: it can)."""
+def _placement_problem(
+    zone: HostedZone, p: _Proposed, same_name: list[RecordSet], working: dict, tx
+) -> str | None:
+    """Why the record set cannot sit where it is asked to (None: it can). ``same_name``:
+    the other record sets at the name, as the batch has left them so far."""
     name, rtype = p.name, p.type
     if rtype == "SOA" and name != zone.name:
         return f"RRSet of type SOA with DNS name {name} is not permitted because SOA records are only allowed at the zone apex {zone.name}"
@@ -827,7 +836,6 @@ def _placement_problem(zone: HostedZone, p: _Proposed, working: dict, tx) -> str
         return (
             f"RRSet of type CNAME with DNS name {name} is not permitted at apex in zone {zone.name}"
         )
-    same_name = [r for k, r in working.items() if r.name == name and k != p.key]
     if rtype == "CNAME" and any(r.type != "CNAME" for r in same_name):
         return (
             f"RRSet of type CNAME with DNS name {name} is not permitted as it conflicts with "
