@@ -28,6 +28,7 @@ from ..state.route53 import (
     labels_reversed,
     quoted_strings,
     record_order,
+    reversed_key,
     within,
     zone_record_sets,
 )
@@ -395,7 +396,7 @@ def list_hosted_zones_by_name(ctx: RequestContext, params: dict) -> dict:
     max_items = _max_items(params.get("MaxItems"), 100, 100)
     zones = sorted(
         ctx.tx.owned(HostedZone, ctx.account, GLOBAL_REGION),
-        key=lambda z: (labels_reversed(z.name), z.id),
+        key=lambda z: (reversed_key(z.name), z.id),
     )
     start_name = None
     if dns_name:
@@ -405,8 +406,8 @@ def list_hosted_zones_by_name(ctx: RequestContext, params: dict) -> dict:
             raise _err(
                 "InvalidDomainName", f"{dns_name} is not a valid domain name: {e}."
             ) from None
-        start = (labels_reversed(start_name), _bare_zone_id(start_id) if start_id else "")
-        zones = [z for z in zones if (labels_reversed(z.name), z.id) >= start]
+        start = (reversed_key(start_name), _bare_zone_id(start_id) if start_id else "")
+        zones = [z for z in zones if (reversed_key(z.name), z.id) >= start]
     page, rest = zones[:max_items], zones[max_items:]
     out: dict = {
         "HostedZones": [_zone_shape(z) for z in page],
@@ -922,7 +923,7 @@ def list_resource_record_sets(ctx: RequestContext, params: dict) -> dict:
             cname = canonical_name(start_name)
         except BadName as e:
             raise _err("InvalidInput", f"The input is not valid: {start_name}: {e}.") from None
-        start: tuple = (labels_reversed(cname),)
+        start: tuple = (reversed_key(cname),)
         if start_type:
             start += (start_type,)
             if start_id:

@@ -216,8 +216,15 @@ def presentation(name: str) -> str:
 
 
 def labels_reversed(name: str) -> tuple[str, ...]:
-    """Sort key Route 53 uses for names: labels reversed (``com.example.www``)."""
+    """The labels of a name, top-level first."""
     return tuple(reversed(_split_labels(name.rstrip("."))))
+
+
+def reversed_key(name: str) -> str:
+    """The sort key Route 53 uses for names: the stored (escaped) form with its labels
+    reversed and a trailing dot (``www.example.com.`` → ``com.example.www.``). The trailing
+    dot matters: ``example-a.com.`` sorts before ``example.com.``, as ``-`` < ``.``."""
+    return ".".join(labels_reversed(name)) + "."
 
 
 def within(name: str, zone_name: str) -> bool:
@@ -351,7 +358,7 @@ def record_sets_at(source, zone: HostedZone, name: str, rtype: str | None = None
 
 
 def record_order(r: RecordSet) -> tuple:
-    return (labels_reversed(r.name), r.type, r.set_identifier or "")
+    return (reversed_key(r.name), r.type, r.set_identifier or "")
 
 
 def find_public_txt(source, fqdn: str, _depth: int = 0) -> list[str]:
@@ -382,6 +389,7 @@ __all__ = [
     "canonical_name",
     "find_public_txt",
     "labels_reversed",
+    "reversed_key",
     "presentation",
     "private_zone_for",
     "private_zones_for_vpc",
