@@ -502,6 +502,13 @@ def test_dns_read_helpers_and_txt_lookup(server, clients, r53):
                 store, VPC_A, "x.payments.internal.example.com"
             ).id,
             "other_vpc": r53state.private_zones_for_vpc(store, VPC_B),
+            "auth_in_vpc": r53state.authoritative_zone(
+                store, "payments.internal.example.com", VPC_A
+            ).id,
+            "auth_public": r53state.authoritative_zone(store, "payments.internal.example.com").id,
+            "auth_other_vpc": r53state.authoritative_zone(
+                store, "x.internal.example.com", VPC_B
+            ).id,
             "a": [
                 r.values
                 for r in r53state.record_sets_at(
@@ -520,6 +527,8 @@ def test_dns_read_helpers_and_txt_lookup(server, clients, r53):
     assert got["public"] == sub and got["apex"] == pub
     assert got["private"] == [priv] and got["private_for"] == priv
     assert got["other_vpc"] == []
+    assert got["auth_in_vpc"] == priv and got["auth_public"] == sub
+    assert got["auth_other_vpc"] == sub
     assert got["a"] == [["10.0.0.5"]]
 
     # another account's public zone of the same name: the older zone stays authoritative

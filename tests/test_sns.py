@@ -551,3 +551,21 @@ def test_mutated_requests_get_aws_errors_never_internal_ones(fast_server):
                     assert e.code < 500, (v, e.read())
                 count += 1
     assert count > 150
+
+
+def test_localhost_endpoint_and_per_protocol_message_structure(sns):
+    arn = sns.create_topic(Name="localhost")["TopicArn"]
+    with Subscriber() as hook:
+        endpoint = f"http://localhost:{hook.port}/hook"
+        sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=endpoint)
+        hook.wait_for(lambda rs: any("confirm_response" in r for r in rs))
+        sns.publish(
+            TopicArn=arn,
+            MessageStructure="json",
+            Message=json.dumps({"default": "for everyone", "http": "for http subscribers"}),
+        )
+        hook.wait_for(lambda rs: len(hook.notifications()) >= 1)
+        assert hook.notifications()[0]["json"]["Message"] == "for http subscribers"
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=arn, MessageStructure="json", Message='{"http": "no default"}')
+    assert e.value.response["Error"]["Code"] == "InvalidParameter"

@@ -336,6 +336,19 @@ def private_zone_for(source, vpc_id: str, name: str, region: str | None = None):
     return best
 
 
+def authoritative_zone(source, name: str, vpc_id: str | None = None, region: str | None = None):
+    """The hosted zone that answers ``name`` for a resolver in ``vpc_id`` (None: the public
+    view). As Route 53 Resolver does: the most specific private zone associated with the VPC
+    that contains the name wins, and then it alone answers (a name it lacks is NXDOMAIN, with
+    no fall-through to public DNS); with no such private zone, the public zone answers.
+    (Endpoint-managed private zones are the DNS layer's to weigh against these.)"""
+    if vpc_id is not None:
+        zone = private_zone_for(source, vpc_id, name, region)
+        if zone is not None:
+            return zone
+    return public_zone_for(source, name)
+
+
 def zone_record_sets(source, zone: HostedZone, *, ordered: bool = True) -> list[RecordSet]:
     """Every record set of a zone, in Route 53's listing order (or unordered, faster)."""
     rows = [r for r in source.owned(RecordSet, zone.account, zone.region) if r.zone_id == zone.id]
@@ -381,6 +394,7 @@ def find_public_txt(source, fqdn: str, _depth: int = 0) -> list[str]:
 
 __all__ = [
     "AliasTarget",
+    "authoritative_zone",
     "BadName",
     "HostedZone",
     "RecordSet",
