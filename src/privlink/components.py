@@ -11,6 +11,7 @@ from .config import Settings
 
 def build_components(settings: Settings) -> list:
     from .net.component import RealmComponent
+    from .notify.sns_delivery import SnsDeliveryComponent
     from .telemetry.housekeeping import LogRetention
     from .telemetry.sink import MetricsSink
 
@@ -19,6 +20,7 @@ def build_components(settings: Settings) -> list:
         MetricsSink(settings),
         LogRetention(settings),
         RealmComponent(),
+        SnsDeliveryComponent(settings),
     ]
     if settings.dns_enabled:
         from .dns.component import DnsComponent

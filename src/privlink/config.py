@@ -49,6 +49,9 @@ class Quotas:
     listeners_per_load_balancer: int = 50
     targets_per_target_group: int = 1000
     connection_notifications_per_service: int = 10
+    hosted_zones_per_account: int = 500
+    sns_topics_per_account: int = 100000
+    sns_subscriptions_per_topic: int = 12500000
 
 
 @dataclass
@@ -67,6 +70,12 @@ class Timing:
     health_check_interval_floor: float = 5.0
     metrics_flush_interval: float = 2.0  # in-memory metrics -> CloudWatch store
     retention_sweep_interval: float = 300.0  # expired log events / metric buckets pruned
+    # Route 53 changes report PENDING for this long, then INSYNC (0: INSYNC at once)
+    route53_change_propagation: float = 0.0
+    # SNS HTTP/S retries follow the delivery policy (AWS default: 3 retries 20 s apart);
+    # every retry delay is multiplied by this factor (1.0 = AWS's real timing)
+    sns_retry_delay_scale: float = 0.25
+    sns_http_timeout: float = 15.0  # per delivery attempt (AWS: 15 s)
 
 
 @dataclass

@@ -7,6 +7,7 @@ serialise the output. Every failure becomes the service's own AWS error shape.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -39,6 +40,19 @@ _NATIVE = {
     "route53": "rest-xml",
     "cloudwatch": "json",
 }
+
+
+@functools.cache
+def _unversioned_actions() -> dict[str, ServiceSpec]:
+    ec2 = set(SERVICES["ec2"].model.operation_names)
+    seen: dict[str, list[ServiceSpec]] = {}
+    for spec in SERVICES.values():
+        if _NATIVE.get(spec.name) != "query":
+            continue
+        for op in spec.model.operation_names:
+            if op not in ec2:
+                seen.setdefault(op, []).append(spec)
+    return {op: specs[0] for op, specs in seen.items() if len(specs) == 1}
 
 
 class Api:
@@ -79,6 +93,17 @@ class Api:
         if version and version in BY_VERSION:
             spec = BY_VERSION[version]
             return spec, self._protocol_kind(spec, req, target)
+        if not version and req.method in ("GET", "POST") and (req.query or req.body):
+            # Unsigned links without a Version, such as SNS's SubscribeURL and UnsubscribeURL
+            # (GET /?Action=ConfirmSubscription&TopicArn=…&Token=…): the action names the
+            # service when exactly one query-protocol service other than EC2 has it.
+            try:
+                action = req.form_value("Action")
+            except AwsError:
+                action = None
+            spec = _unversioned_actions().get(action or "")
+            if spec is not None:
+                return spec, self._protocol_kind(spec, req, target)
         return SERVICES["ec2"], "ec2"
 
     @staticmethod

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from botocore.model import Shape
 
 from .errors import ValidationFailure
+from .protocol import check_required
 from .scalars import parse_scalar_text, scalar_text
 
 STRICT = os.environ.get("PRIVLINK_STRICT_SERIALIZE") == "1"
@@ -113,6 +114,8 @@ def read_structure(shape: Shape, el: ET.Element, path: str) -> dict:
             if len(nodes) > 1:
                 raise ValidationFailure(f"Element {xname} appears more than once")
             out[mname] = read_value(mshape, nodes[0], where)
+    if path:  # the top level is checked by the protocol, with members from every location
+        check_required(shape, out, path)
     return out
 
 

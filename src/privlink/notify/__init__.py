@@ -1,0 +1,1 @@
+"""Notifications that leave privlink: SNS deliveries to HTTP/S subscribers."""
