@@ -16,6 +16,31 @@ VPC_A = "vpc-0a1b2c3d4e5f60718"
 VPC_B = "vpc-0fedcba9876543210"
 
 
+@pytest.fixture(autouse=True)
+def known_vpcs(request):
+    """VPC_A (us-east-1) and VPC_B (us-west-2) exist, with the fixed ids these tests use."""
+    if "server" not in request.fixturenames:
+        return
+    server = request.getfixturevalue("server")
+    from privlink.state.ec2 import Vpc
+
+    def put():
+        with server.app.store.transaction() as tx:
+            for i, (vid, region) in enumerate(((VPC_A, "us-east-1"), (VPC_B, "us-west-2")), 200):
+                tx.put(
+                    Vpc(
+                        id=vid,
+                        account=PROVIDER,
+                        region=region,
+                        cidr_block="10.0.0.0/16",
+                        cidr_association_id=f"vpc-cidr-assoc-{i}",
+                        realm_block=i,
+                    )
+                )
+
+    server.call(put)
+
+
 @pytest.fixture
 def r53(clients):
     return clients("route53", account=PROVIDER)
@@ -640,7 +665,7 @@ def test_mutated_requests_get_aws_errors_never_internal_ones(server):
             HostedZoneConfig={"Comment": "x", "PrivateZone": True},
         ),
         lambda: r53.associate_vpc_with_hosted_zone(
-            HostedZoneId=pz, VPC={"VPCId": VPC_B, "VPCRegion": "us-east-1"}, Comment="x"
+            HostedZoneId=pz, VPC={"VPCId": VPC_B, "VPCRegion": "us-west-2"}, Comment="x"
         ),
         lambda: r53.change_tags_for_resource(
             ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "a", "Value": "b"}],

@@ -80,12 +80,11 @@ def _rand_id(prefix: str, n: int = 20) -> str:
 
 
 def _vpc_exists(tx, vpc_id: str, region: str) -> bool:
-    """Does the VPC exist in that region?
+    """Does the VPC exist in that region?"""
+    from ..state.ec2 import Vpc
 
-    TODO(lead): wire to the EC2 ``Vpc`` resource once it lands (look the id up with
-    ``tx.get(Vpc, vpc_id)`` and compare its region). Until then every well-formed VPC id is
-    accepted as given."""
-    return True
+    vpc = tx.get(Vpc, vpc_id)
+    return vpc is not None and vpc.region == region
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -488,8 +488,9 @@ def _verify(tctx: TimerContext, args: dict) -> None:
     svc = tctx.tx.get(EndpointService, args["service_id"])
     if svc is None or not svc.private_dns_name or svc.private_dns_state != "pendingVerification":
         return
-    lookup = tctx.runtime.hooks.get("public_txt")
-    values = lookup(txt_record_name(svc)) if lookup else []
+    from ...state.route53 import find_public_txt
+
+    values = find_public_txt(tctx.tx, txt_record_name(svc))
     if svc.private_dns_txt_value in values:
         tctx.tx.edit(svc).private_dns_state = "verified"
         return

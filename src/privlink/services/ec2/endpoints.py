@@ -194,8 +194,12 @@ def private_dns_problem(ctx: RequestContext, ep: VpcEndpoint, vpc: Vpc, service)
             and private_dns_name_of(ctx, other) == name
         ):
             return f"private-dns-enabled cannot be set because there is already a conflicting DNS domain for {name} in the VPC {vpc.id}"
-    conflict = ctx.runtime.hooks.get("private_zone_conflict")
-    if conflict and conflict(vpc.id, vpc.region, name):
+    from ...state.route53 import canonical_name, private_zones_for_vpc
+
+    # a private hosted zone for exactly that name would collide with the managed one
+    if any(
+        z.name == canonical_name(name) for z in private_zones_for_vpc(ctx.tx, vpc.id, vpc.region)
+    ):
         return f"private-dns-enabled cannot be set because there is already a conflicting DNS domain for {name} in the VPC {vpc.id}"
     return None
 

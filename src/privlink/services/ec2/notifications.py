@@ -24,8 +24,10 @@ def _check_topic(ctx: RequestContext, arn: str) -> None:
     m = _TOPIC_ARN.match(arn or "")
     if not m:
         raise AwsError("InvalidParameter", f"'{arn}' is not a valid SNS topic ARN")
-    exists = ctx.runtime.hooks.get("sns_topic_exists")
-    if exists is not None and not exists(ctx.tx, arn):
+    from ...state.sns import Topic
+
+    topic = ctx.tx.get(Topic, arn)
+    if topic is None or topic.region != m.group(1):
         raise AwsError("InvalidParameter", f"The SNS topic {arn} does not exist")
 
 

@@ -150,8 +150,9 @@ def notify(ctx, event: str, ep: VpcEndpoint, service: EndpointService | None) ->
     the call that caused the event."""
     if service is None:
         return
+    from ..sns import publish_internal
+
     tx = ctx.tx
-    publish = ctx.runtime.hooks.get("sns_publish")
     for n in tx.all(ConnectionNotification):
         if n.state != "Enabled" or event not in n.events:
             continue
@@ -168,17 +169,30 @@ def notify(ctx, event: str, ep: VpcEndpoint, service: EndpointService | None) ->
                 "eventTime": _iso(ctx.now),
                 "eventId": str(uuid.uuid4()),
             }
-            if publish is None:
-                log.warning(
-                    "no SNS publisher installed; %s notification for %s dropped", event, ep.id
-                )
-                continue
-            publish(
+            source_arn = (
+                f"arn:aws:ec2:{service.region}:{service.account}:vpc-endpoint-service/{service.id}"
+                if n.service_id
+                else ep.arn
+            )
+            sent = publish_internal(
                 tx,
+                ctx.runtime,
                 n.topic_arn,
                 json.dumps(message),
-                subject=f"VPC Endpoint Connection Notification: {event}",
+                source_service="vpce.amazonaws.com",
+                source_account=n.account,
+                source_arn=source_arn,
+                now=ctx.now,
             )
+            if sent is None:
+                log.warning(
+                    "%s notification %s for %s not published: topic %s is missing or its policy "
+                    "does not let vpce.amazonaws.com publish",
+                    event,
+                    n.id,
+                    ep.id,
+                    n.topic_arn,
+                )
 
 
 def _iso(ts: float) -> str:
