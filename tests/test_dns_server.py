@@ -17,6 +17,7 @@ import dns.message
 import pytest
 
 from privlink.dns import Record, StaticZone, public_view, vpc_view
+from privlink.dns.component import InMemoryViewSource
 from privlink.dns.server import DnsLimits, DnsServer
 from privlink.testing import EmbeddedPrivlink
 
@@ -74,6 +75,7 @@ def pl():
         public, a, b = build_views()
 
         def setup():
+            comp.use_source(InMemoryViewSource(public_address=None))
             comp.source.set_resolver("public", PUBLIC_ADDR, public)
             comp.source.set_resolver(VPC_A, ADDR_A, a)
             comp.source.set_resolver(VPC_B, ADDR_B, b)

@@ -24,6 +24,7 @@ def build_components(settings: Settings) -> list:
     ]
     if settings.dns_enabled:
         from .dns.component import DnsComponent
+        from .dns.storesource import StoreViewSource
 
-        components.append(DnsComponent(settings))
+        components.append(DnsComponent(settings, lambda app: StoreViewSource(app)))
     return components

@@ -169,6 +169,12 @@ class DnsComponent:
         await self.reconcile()
         source.subscribe(self._changed)
 
+    def use_source(self, source: ViewSource) -> None:
+        """Serve another view source from now on (tests and tools drive views by hand)."""
+        self.source = source
+        source.subscribe(self._changed)
+        self._changed()
+
     async def stop(self) -> None:
         self._stopped = True
         if self._task is not None:
@@ -237,11 +243,10 @@ class DnsComponent:
                 await self._open(wanted[key])
 
     async def _open(self, spec: ResolverSpec) -> None:
-        source = self.source
         key = spec.key
 
         def view() -> View | None:
-            return source.view(key)
+            return self.source.view(key)
 
         port = self.port
         if port is None:

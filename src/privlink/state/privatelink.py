@@ -92,6 +92,21 @@ class VpcEndpoint(Resource):
     def live(self) -> bool:
         return self.state not in ("deleting", "deleted", "rejected", "failed", "expired")
 
+    @property
+    def service_label(self) -> str:
+        """The service part of the endpoint's DNS names: the service id, or for AWS services
+        the short name (``com.amazonaws.us-east-1.s3`` -> ``s3``)."""
+        if self.service_id:
+            return self.service_id
+        return self.service_name.split(f"{self.region}.", 1)[-1]
+
+    @property
+    def regional_dns_name(self) -> str:
+        return f"{self.id}-{self.dns_suffix}.{self.service_label}.{self.region}.vpce.amazonaws.com"
+
+    def zonal_dns_name(self, az_name: str) -> str:
+        return f"{self.id}-{self.dns_suffix}-{az_name}.{self.service_label}.{self.region}.vpce.amazonaws.com"
+
 
 @resource("ec2.vpc_endpoint_connection_notification")
 @dataclass(kw_only=True)

@@ -7,10 +7,10 @@ import re
 import string
 
 from ...api.errors import AwsError
+from ...state.aws_services import AwsService, aws_services
 from ...state.elbv2 import LoadBalancer
 from ...state.privatelink import AllowedPrincipal, EndpointService, VpcEndpoint
 from ..base import RequestContext, TimerContext, new_id, on_timer, operation
-from .aws_services import AwsService, aws_services
 from .common import apply_filters, find_owned, paginate, tag_list, tags_from_specs
 from .plcommon import (
     base_dns_name,

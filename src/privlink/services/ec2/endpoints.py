@@ -13,10 +13,10 @@ import json
 import re
 
 from ...api.errors import AwsError
+from ...state.aws_services import AwsService, aws_service_by_name, aws_services
 from ...state.ec2 import NetworkInterface, RouteTable, SecurityGroup, Subnet, Vpc
 from ...state.privatelink import EndpointService, VpcEndpoint
 from ..base import RequestContext, TimerContext, new_id, on_timer, operation
-from .aws_services import AwsService, aws_service_by_name, aws_services
 from .common import apply_filters, find_owned, paginate, tag_list, tags_from_specs
 from .enis import create_service_eni
 from .plcommon import (

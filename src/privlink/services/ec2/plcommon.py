@@ -11,10 +11,10 @@ import string
 import uuid
 
 from ...identity import Principal, principal_matches
+from ...state.aws_services import AwsService, aws_service_by_name
 from ...state.elbv2 import LoadBalancer
 from ...state.privatelink import ConnectionNotification, EndpointService, VpcEndpoint
 from ..base import RequestContext
-from .aws_services import AwsService, aws_service_by_name
 from .azs import AzMap
 
 log = logging.getLogger("privlink.privatelink")
@@ -109,28 +109,14 @@ def endpoint_dns_entries(ctx: RequestContext, ep: VpcEndpoint, vpc, subnets) -> 
     private DNS name when enabled, as AWS lists them. A VPC without DNS support gets none."""
     if ep.endpoint_type != "Interface" or not vpc.enable_dns_support:
         return []
-    svc_label = _service_label(ep)
     zone = vpce_hosted_zone(ep.region)
-    base = f"{ep.id}-{ep.dns_suffix}"
-    out = [{"DnsName": f"{base}.{svc_label}.{ep.region}.vpce.amazonaws.com", "HostedZoneId": zone}]
+    out = [{"DnsName": ep.regional_dns_name, "HostedZoneId": zone}]
     for s in sorted(subnets, key=lambda s: s.availability_zone):
-        out.append(
-            {
-                "DnsName": f"{base}-{s.availability_zone}.{svc_label}.{ep.region}.vpce.amazonaws.com",
-                "HostedZoneId": zone,
-            }
-        )
+        out.append({"DnsName": ep.zonal_dns_name(s.availability_zone), "HostedZoneId": zone})
     name = private_dns_name_of(ctx, ep)
     if ep.private_dns_enabled and name:
         out.append({"DnsName": name, "HostedZoneId": managed_zone_id(ep.id)})
     return out
-
-
-def _service_label(ep: VpcEndpoint) -> str:
-    if ep.service_id:
-        return ep.service_id
-    # AWS services: com.amazonaws.<region>.<svc> -> <svc>
-    return ep.service_name.split(f"{ep.region}.", 1)[-1]
 
 
 def private_dns_name_of(ctx: RequestContext, ep: VpcEndpoint) -> str | None:

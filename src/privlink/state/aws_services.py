@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .azs import REGION_AZ_IDS
+from .regions import REGION_AZ_IDS
 
 # service -> endpoint types it offers
 _CATALOG: dict[str, tuple[str, ...]] = {
