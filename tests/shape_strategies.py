@@ -196,16 +196,35 @@ class ShapeStrategies:
         if t in ("float", "double"):
             lo = meta.get("min")
             hi = meta.get("max")
-            return st.floats(
+            floats = st.floats(
                 min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False, width=64
             )
+            if self.direction == "response":
+                # handlers may return an int for a double member
+                ints = st.integers(
+                    int(lo) if lo is not None else -(2**40), int(hi) if hi is not None else 2**40
+                )
+                return st.one_of(floats, ints)
+            return floats
         if t == "boolean":
             return st.booleans()
         if t == "timestamp":
-            return timestamps(whole_seconds=location == "header")
+            when = timestamps(whole_seconds=location == "header")
+            if self.direction == "response":
+                # handlers may return a datetime or epoch seconds (int, or float with ms)
+                return st.one_of(
+                    when,
+                    when.map(lambda d: int(d.timestamp())),
+                    when.map(lambda d: round(d.timestamp(), 3)),
+                )
+            return when
         if t == "blob":
             lo, hi = _bounds(shape, 0, 24, 24)
-            return st.binary(min_size=lo, max_size=hi)
+            blobs = st.binary(min_size=lo, max_size=hi)
+            if self.direction == "response":
+                # handlers may return text for a blob member (sent as its UTF-8 bytes)
+                return st.one_of(blobs, st.text(XML_ALPHABET, min_size=lo, max_size=hi))
+            return blobs
         raise NotImplementedError(f"no strategy for shape type {t} ({shape.name})")
 
 

@@ -85,14 +85,23 @@ def _cases() -> list[tuple[str, str, str]]:
     ops = set(SERVED)
     for svc, names in SAMPLES.items():
         ops.update((svc, n) for n in names)
+    if os.environ.get("PRIVLINK_WIRE_ALL_OPS") == "1":
+        # a deep local run: every operation of every model (a few thousand tests)
+        for svc in KINDS:
+            model = load_model(svc)
+            for n in model.operation_names:
+                out = model.operation_model(n).output_shape
+                if out is None or not out.event_stream_name:  # event streams: not served
+                    ops.add((svc, n))
     return [(svc, kind, op) for svc, op in sorted(ops) for kind in KINDS[svc]]
 
 
 CASES = _cases()
 CASE_IDS = [f"{svc}-{kind}-{op}" for svc, kind, op in CASES]
 
-# Deterministic and bounded: the same examples on every run (CI stability); raise
-# PRIVLINK_WIRE_EXAMPLES locally to search harder.
+# Deterministic and bounded: the same examples on every run (CI stability). To search
+# harder locally: PRIVLINK_WIRE_EXAMPLES=500, and PRIVLINK_WIRE_ALL_OPS=1 for every
+# operation of every model.
 EXAMPLES = int(os.environ.get("PRIVLINK_WIRE_EXAMPLES", "60"))
 wire_settings = settings(
     max_examples=EXAMPLES,
@@ -225,7 +234,17 @@ def expected_response(kind: str, shape: Shape | None, result: dict) -> dict:
             return {k: drop_flat_empties(s.value, x) for k, x in v.items()}
         return v
 
-    value = drop_flat_empties(shape, result)
+    def handler_values(s: Shape, v):
+        # what a handler may return, as a client reads it back
+        if s.type_name == "timestamp" and not isinstance(v, dt.datetime):
+            return dt.datetime.fromtimestamp(v, UTC)
+        if s.type_name in ("float", "double"):
+            return float(v)
+        if s.type_name == "blob" and isinstance(v, str):
+            return v.encode()
+        return v
+
+    value = _map_scalars(shape, drop_flat_empties(shape, result), handler_values)
     if kind == "rest-xml":
         # members bound to the status code or URI are not part of a response body
         value = {

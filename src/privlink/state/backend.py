@@ -40,7 +40,11 @@ class SqliteBackend:
         # FULL also survives power loss, at an fsync per write.
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     def _migrate(self) -> None:
         db = self.db
