@@ -23,7 +23,9 @@ import botocore.awsrequest
 import botocore.parsers
 import botocore.serialize
 import pytest
+from botocore.auth import SigV4Auth
 from botocore.awsrequest import HeadersDict
+from botocore.credentials import Credentials
 from botocore.model import OperationModel, Shape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +34,7 @@ from privlink.api.catalog import SERVICES, load_model
 from privlink.api.dispatch import Api
 from privlink.api.errors import AwsError
 from privlink.api.protocol import HttpRequest, HttpResponse
+from privlink.api.sigv4 import read_signature, signature_matches
 from privlink.config import Settings
 from privlink.services import HANDLERS, load_services
 from privlink.services.base import Runtime
@@ -42,6 +45,7 @@ from .shape_strategies import XML_TEXT_CHARS, ShapeStrategies, form_prune
 
 UTC = dt.UTC
 ENDPOINT = "http://127.0.0.1:4566"
+ACCESS_KEY, SECRET_KEY = "AKIAWIRETEST00000001", "wire/test+secret"
 
 # The protocols each service is spoken in. CloudWatch: current botocore uses JSON 1.0 with
 # the query-compatible trait; older clients use query. privlink accepts both.
@@ -129,18 +133,24 @@ def api() -> Api:
 # ---- the wire, as botocore clients produce and read it ---------------------------------
 
 
-def botocore_request(kind: str, op: OperationModel, params: dict, precision: str) -> HttpRequest:
+def botocore_request(
+    kind: str, op: OperationModel, params: dict, precision: str, signing_name: str
+) -> HttpRequest:
     """Serialise ``params`` exactly as a botocore client does and turn the bytes it would
     send into privlink's HttpRequest (as the HTTP edge does)."""
     serializer = botocore.serialize.create_serializer(kind, True, timestamp_precision=precision)
     request_dict = serializer.serialize_to_request(params, op)
     botocore.awsrequest.prepare_request_dict(request_dict, ENDPOINT)
-    prepared = botocore.awsrequest.create_request_object(request_dict).prepare()
+    request = botocore.awsrequest.create_request_object(request_dict)
+    # signed as the client signs it, before the request is prepared for sending
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), signing_name, "us-east-1").add_auth(request)
+    prepared = request.prepare()
     url = urlsplit(prepared.url)
     body = prepared.body or b""
     if isinstance(body, str):
         body = body.encode()
     headers = {k.lower(): v for k, v in prepared.headers.items()}
+    headers.setdefault("host", url.netloc)  # the HTTP client adds it
     return HttpRequest(
         method=prepared.method,
         path=unquote(url.path),
@@ -294,7 +304,11 @@ def test_request_made_by_botocore_parses_back(api, service, kind, op_name):
     @wire_settings
     @given(params=strategy, precision=st.sampled_from(["default", "millisecond"]))
     def check(params, precision):
-        req = botocore_request(kind, op, params, precision)
+        req = botocore_request(kind, op, params, precision, spec.signing_name)
+        # privlink recomputes the client's SigV4 signature over what arrived (strict auth)
+        signed = read_signature(req)
+        assert signed is not None and signed.service == spec.signing_name
+        assert signature_matches(req, signed, SECRET_KEY)
         assert proto.operation_name(req) == op_name
         parsed = proto.parse(req, op)
         expected = expected_request(kind, op.input_shape, params, precision)
