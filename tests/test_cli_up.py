@@ -124,6 +124,13 @@ def test_state_dir_that_is_a_file(tmp_path):
     )
 
 
+def test_state_file_that_is_not_a_database(tmp_path):
+    (tmp_path / "state.sqlite3").write_bytes(b"this is not SQLite\n" * 100)
+    assert_one_sentence_failure(
+        run("up", "--port", "0", "--state-dir", str(tmp_path)), "cannot keep state", "database"
+    )
+
+
 def test_state_from_a_newer_privlink_is_refused(tmp_path):
     db = sqlite3.connect(tmp_path / "state.sqlite3")
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
