@@ -133,13 +133,30 @@ def _merge(obj, data: dict, where: str):
                 raise ConfigError(f"{where}.{key} must be a table")
             _merge(current, value, f"{where}.{key}")
         else:
-            if (
-                current is not None
-                and not isinstance(value, type(current))
-                and not (isinstance(current, float) and isinstance(value, int))
-            ):
-                raise ConfigError(f"{where}.{key} must be a {type(current).__name__}")
+            if current is not None and not _same_kind(current, value):
+                raise ConfigError(
+                    f"{where}.{key} must be {_KIND_NAMES.get(type(current), 'a ' + type(current).__name__)}"
+                )
             setattr(obj, key, value)
+
+
+_KIND_NAMES = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+}
+
+
+def _same_kind(current, value) -> bool:
+    """Does a TOML value fit a setting whose default is ``current``? (bool is not an int.)"""
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(current))
 
 
 def load_settings(path: str | None = None, **overrides) -> Settings:
@@ -176,4 +193,12 @@ def load_settings(path: str | None = None, **overrides) -> Settings:
         raise ConfigError(f"dns_port must be between 0 and 65535, not {s.dns_port}")
     if s.durability not in ("normal", "full"):
         raise ConfigError("durability must be 'normal' or 'full'")
+    for name in ("port", "dns_port"):
+        value = getattr(s, name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535
+        ):
+            raise ConfigError(f"{name} must be between 0 and 65535, not {value}")
+    if s.max_body_bytes <= 0:
+        raise ConfigError(f"max_body_bytes must be positive, not {s.max_body_bytes}")
     return s

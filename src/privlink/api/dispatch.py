@@ -157,16 +157,22 @@ class Api:
                     spec.unknown_action_status,
                 )
             op = proto.operation(op_name)
-            handler = HANDLERS.get((spec.name, op_name))
-            if op is None or handler is None:
+            if op is None:
                 raise AwsError(
                     spec.unknown_action_code,
-                    f"The action {op_name} is not valid for this web service."
-                    if op is None
-                    else f"The action {op_name} is not supported by privlink.",
+                    f"The action {op_name} is not valid for this web service.",
                     spec.unknown_action_status,
                 )
+            # Input is checked against the model first, as AWS does, so malformed input gets
+            # the service's validation error whether or not privlink implements the operation.
             params = proto.parse(req, op)
+            handler = HANDLERS.get((spec.name, op_name))
+            if handler is None:
+                raise AwsError(
+                    spec.unknown_action_code,
+                    f"The action {op_name} is not supported by privlink.",
+                    spec.unknown_action_status,
+                )
             if spec.name == "ec2" and params.get("DryRun"):
                 raise AwsError(
                     "DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412

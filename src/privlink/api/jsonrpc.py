@@ -13,7 +13,7 @@ import math
 
 from botocore.model import OperationModel, Shape
 
-from .errors import AwsError, ValidationFailure
+from .errors import AwsError
 from .protocol import HttpRequest, HttpResponse, Protocol, check_required
 from .scalars import check_text, format_timestamp, parse_timestamp, timestamp_format
 from .xmlwire import STRICT, UnknownMember
@@ -24,8 +24,25 @@ class SerializationError(AwsError):
         super().__init__("SerializationException", message, 400)
 
 
-def _type_error(where: str, expected: str) -> ValidationFailure:
-    return ValidationFailure(f"Invalid type for {where}: expected {expected}")
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN_VALUE"
+    if isinstance(value, int | float):
+        return "NUMBER_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    return "VALUE"
+
+
+def _type_error(where: str, expected: str, value=None) -> SerializationError:
+    """A JSON value of the wrong type: AWS JSON services answer SerializationException
+    (HTTP 400), worded as they word it."""
+    at = f" (at {where})" if where else ""
+    if isinstance(value, list):
+        return SerializationError(f"Start of list found where not expected{at}")
+    if isinstance(value, dict):
+        return SerializationError(f"Start of structure or map found where not expected{at}")
+    return SerializationError(f"{_json_kind(value)} can not be converted to {expected}{at}")
 
 
 def decode(shape: Shape, value, where: str):
@@ -36,7 +53,7 @@ def decode(shape: Shape, value, where: str):
         if shape.is_document_type:
             return value
         if not isinstance(value, dict):
-            raise _type_error(where, "an object")
+            raise _type_error(where, "a structure", value)
         out = {}
         for mname, mshape in shape.members.items():
             key = mshape.serialization.get("name", mname)
@@ -46,47 +63,47 @@ def decode(shape: Shape, value, where: str):
         return out
     if t == "list":
         if not isinstance(value, list):
-            raise _type_error(where, "a list")
+            raise _type_error(where, "a list", value)
         return [decode(shape.member, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if t == "map":
         if not isinstance(value, dict):
-            raise _type_error(where, "an object")
+            raise _type_error(where, "a map", value)
         return {
             decode(shape.key, k, f"{where} key"): decode(shape.value, v, f"{where}.{k}")
             for k, v in value.items()
         }
     if t in ("string", "character"):
         if not isinstance(value, str):
-            raise _type_error(where, "a string")
+            raise _type_error(where, "a string", value)
         return check_text(value, where)
     if t in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise _type_error(where, "an integer")
+            raise _type_error(where, "an integer", value)
         return value
     if t in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
                 return float(value)
-            raise _type_error(where, "a number")
+            raise _type_error(where, "a number", value)
         return float(value)
     if t == "boolean":
         if not isinstance(value, bool):
-            raise _type_error(where, "a boolean")
+            raise _type_error(where, "a boolean", value)
         return value
     if t == "timestamp":
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise _type_error(where, "a timestamp")
+            raise _type_error(where, "a timestamp", value)
         return parse_timestamp(value, where)
     if t == "blob":
         if not isinstance(value, str):
-            raise _type_error(where, "a base64 string")
+            raise _type_error(where, "a base64 string", value)
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise _type_error(where, "a base64 string") from None
-    raise _type_error(where, t)
+            raise _type_error(where, "a base64 string", value) from None
+    raise _type_error(where, t, value)
 
 
 def encode(shape: Shape, value):
@@ -143,10 +160,9 @@ class JsonProtocol(Protocol):
         body = req.body.strip() or b"{}"
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise SerializationError(
-                "Start of structure or map found where not expected."
-            ) from None
+        except (ValueError, RecursionError):
+            # ValueError covers bad UTF-8 too; RecursionError: absurdly deep nesting
+            raise SerializationError("The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise SerializationError("The request body must be a JSON object.")
         shape = op.input_shape

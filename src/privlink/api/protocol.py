@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,7 +29,7 @@ class HttpRequest:
     def form(self) -> list[tuple[str, str]]:
         """The form parameters of a query-style request: the query string, then the body."""
         if "form" not in self.cache:
-            pairs = _parse_form(self.query) if self.query else []
+            pairs = parse_form_text(self.query) if self.query else []
             ctype = (self.header("content-type") or "").lower()
             if self.body and (
                 self.method == "POST" and ("x-www-form-urlencoded" in ctype or not ctype)
@@ -39,7 +40,7 @@ class HttpRequest:
                     raise AwsError(
                         "MalformedQueryString", "The request body is not valid UTF-8."
                     ) from None
-                pairs += _parse_form(text)
+                pairs += parse_form_text(text)
             self.cache["form"] = pairs
         return self.cache["form"]
 
@@ -50,11 +51,27 @@ class HttpRequest:
         return None
 
 
-def _parse_form(text: str) -> list[tuple[str, str]]:
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def parse_form_text(text: str) -> list[tuple[str, str]]:
+    """``a=1&b=x%20y`` -> [("a", "1"), ("b", "x y")], refusing what no client sends: a ``%``
+    not followed by two hex digits, or bytes that do not decode as UTF-8. A field without
+    ``=`` has the empty value; empty fields (``&&``, a trailing ``&``) are ignored."""
+    m = _BAD_PERCENT.search(text)
+    if m:
+        raise AwsError(
+            "MalformedQueryString",
+            f"The query string contains a malformed percent-encoding at position {m.start()}.",
+        )
     try:
-        return parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise AwsError("MalformedQueryString", f"The query string is malformed: {e}") from None
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise AwsError(
+            "MalformedQueryString", "The query string is not valid UTF-8 once percent-decoded."
+        ) from None
+    except ValueError:
+        raise AwsError("MalformedQueryString", "The query string is malformed.") from None
 
 
 @dataclass

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, unquote
 from botocore.model import OperationModel
 
 from .errors import AwsError, ValidationFailure
-from .protocol import HttpRequest, HttpResponse, Protocol, check_required
+from .protocol import HttpRequest, HttpResponse, Protocol, check_required, parse_form_text
 from .scalars import parse_scalar_text, scalar_text
 from .xmlwire import escape, parse_document, read_structure, write_structure_members
 
@@ -52,7 +52,11 @@ class RestXmlProtocol(Protocol):
                 continue
             m = regex.match(path)
             if m:
-                return name, {k: unquote(v) for k, v in m.groupdict().items()}
+                try:
+                    labels = {k: unquote(v, errors="strict") for k, v in m.groupdict().items()}
+                except UnicodeDecodeError:
+                    raise ValidationFailure("The request path is not valid UTF-8.") from None
+                return name, labels
         return None, None
 
     def operation_name(self, req: HttpRequest) -> str | None:
@@ -69,7 +73,11 @@ class RestXmlProtocol(Protocol):
         if labels is None:
             _, labels = self._match(req)
         query = {}
-        for k, v in parse_qsl(req.query, keep_blank_values=True):
+        try:
+            pairs = parse_form_text(req.query) if req.query else []
+        except AwsError as e:
+            raise ValidationFailure(e.message) from None
+        for k, v in pairs:
             query.setdefault(k, []).append(v)
         out: dict = {}
         body_members = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 
 from ..config import ConfigError, load_settings
@@ -60,8 +61,9 @@ def run(args) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    if args.port is not None and not 0 <= args.port <= 65535:
-        raise CliError(f"--port must be between 0 and 65535, not {args.port}")
+    for flag, value in (("--port", args.port), ("--dns-port", args.dns_port)):
+        if value is not None and not 0 <= value <= 65535:
+            raise CliError(f"{flag} must be between 0 and 65535, not {value}")
     try:
         settings = load_settings(
             args.config,
@@ -87,6 +89,9 @@ async def _serve(settings) -> int:
         app = Privlink(settings)
     except SchemaTooNew as e:
         raise CliError(str(e)) from None
+    except (OSError, sqlite3.Error) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise CliError(f"cannot keep state in {settings.state_path()}: {reason}") from None
     try:
         await app.start()
     except OSError as e:
