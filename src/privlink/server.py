@@ -62,6 +62,7 @@ class Privlink:
         self.scheduler = Scheduler(self.runtime)
         self.components: list[Component] = _components(settings)
         self.port: int | None = None
+        self.ready = False  # every component started
         self.started_at = time.time()
         self.http.add_extension("GET", "health", self._health)
 
@@ -72,7 +73,11 @@ class Privlink:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
-    def _health(self, req) -> dict:
+    def _health(self, req):
+        if not self.ready:
+            from .api.http import json_response
+
+            return json_response({"status": "starting"}, 503)
         return {
             "status": "ok",
             "version": __version__,
@@ -97,6 +102,7 @@ class Privlink:
             for c in self.components:
                 await c.start(self)
                 started.append(c)
+            self.ready = True
         except BaseException:
             for c in reversed(started):
                 await c.stop()
@@ -105,6 +111,7 @@ class Privlink:
             raise
 
     async def stop(self) -> None:
+        self.ready = False
         for c in reversed(self.components):
             try:
                 await c.stop()

@@ -92,6 +92,10 @@ async def _serve(settings) -> int:
     except (OSError, sqlite3.Error) as e:
         reason = getattr(e, "strerror", None) or str(e)
         raise CliError(f"cannot keep state in {settings.state_path()}: {reason}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await app.start()
     except OSError as e:
@@ -101,10 +105,6 @@ async def _serve(settings) -> int:
         ) from None
     for line in app.banner():
         print(line, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("privlink stopping", file=sys.stderr, flush=True)
     await app.stop()
