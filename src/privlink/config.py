@@ -48,6 +48,7 @@ class Quotas:
     network_load_balancers_per_region: int = 50
     listeners_per_load_balancer: int = 50
     targets_per_target_group: int = 1000
+    target_groups_per_region: int = 3000
     connection_notifications_per_service: int = 10
 
 
