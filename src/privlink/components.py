@@ -12,4 +12,8 @@ def build_components(settings: Settings) -> list:
     from .net.component import RealmComponent
 
     components: list = [RealmComponent()]
+    if settings.health_checks_enabled:
+        from .health import HealthChecker
+
+        components.append(HealthChecker())  # after the realm: probes dial realm addresses
     return components

@@ -65,7 +65,10 @@ class Timing:
     private_dns_verification_retry_window: float = 10.0
     flow_log_aggregation_interval: float | None = None  # None: the flow log's own (60/600 s)
     idle_timeout_floor: float = 60.0  # lowest tcp.idle_timeout.seconds accepted (AWS: 60)
+    # how long AWS's shortest health-check interval (5 s) lasts in privlink: below 5, the
+    # checker runs every interval and timeout faster by health_check_interval_floor / 5 (tests)
     health_check_interval_floor: float = 5.0
+    health_metrics_period: float = 60.0  # how often HealthyHostCount/UnHealthyHostCount are emitted
 
 
 @dataclass
