@@ -22,6 +22,10 @@ def build_components(settings: Settings) -> list:
         RealmComponent(),
         SnsDeliveryComponent(settings),
     ]
+    if settings.health_checks_enabled:
+        from .health import HealthChecker
+
+        components.append(HealthChecker())  # after the realm: probes dial realm addresses
     if settings.dns_enabled:
         from .dns.component import DnsComponent
         from .dns.storesource import StoreViewSource

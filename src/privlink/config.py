@@ -48,6 +48,7 @@ class Quotas:
     network_load_balancers_per_region: int = 50
     listeners_per_load_balancer: int = 50
     targets_per_target_group: int = 1000
+    target_groups_per_region: int = 3000
     connection_notifications_per_service: int = 10
     hosted_zones_per_account: int = 500
     sns_topics_per_account: int = 100000
@@ -67,6 +68,8 @@ class Timing:
     private_dns_verification_retry_window: float = 10.0
     flow_log_aggregation_interval: float | None = None  # None: the flow log's own (60/600 s)
     idle_timeout_floor: float = 60.0  # lowest tcp.idle_timeout.seconds accepted (AWS: 60)
+    # how long AWS's shortest health-check interval (5 s) lasts in privlink: below 5, the
+    # checker runs every interval and timeout faster by health_check_interval_floor / 5 (tests)
     health_check_interval_floor: float = 5.0
     metrics_flush_interval: float = 2.0  # in-memory metrics -> CloudWatch store
     retention_sweep_interval: float = 300.0  # expired log events / metric buckets pruned
@@ -76,6 +79,7 @@ class Timing:
     # every retry delay is multiplied by this factor (1.0 = AWS's real timing)
     sns_retry_delay_scale: float = 0.25
     sns_http_timeout: float = 15.0  # per delivery attempt (AWS: 15 s)
+    health_metrics_period: float = 60.0  # how often HealthyHostCount/UnHealthyHostCount are emitted
 
 
 @dataclass

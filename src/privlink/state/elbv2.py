@@ -42,6 +42,9 @@ class LoadBalancer(Resource):
     attributes: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
+    # ModifyCapacityReservation: minimum capacity units (None: no reservation)
+    capacity_units: int | None = None
+    capacity_modified_at: float = 0.0
 
     @property
     def arn(self) -> str:

@@ -1,0 +1,1 @@
+"""ELBv2: load balancers, target groups, listeners, targets and their health."""
