@@ -116,15 +116,33 @@ def settings(settings):
     settings.timing.load_balancer_provisioning = 0.1
     settings.timing.health_check_interval_floor = 0.5  # a 5 s interval lasts 0.5 s
     settings.timing.health_metrics_period = 0.2
+    settings.timing.metrics_flush_interval = 0.2
     return settings
 
 
-class Sink:
-    def __init__(self):
-        self.points = []
+def _host_counts(clients, lb_arn, tg_arn):
+    """(max HealthyHostCount, max UnHealthyHostCount) CloudWatch has for the TG this minute."""
+    import datetime as dt
 
-    def add(self, namespace, name, dimensions, value, unit):
-        self.points.append((namespace, name, dimensions, value, unit))
+    cw = clients("cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    dims = [
+        {"Name": "TargetGroup", "Value": tg_arn.split(":", 5)[5]},
+        {"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[1]},
+    ]
+    out = []
+    for name in ("HealthyHostCount", "UnHealthyHostCount"):
+        points = cw.get_metric_statistics(
+            Namespace="AWS/NetworkELB",
+            MetricName=name,
+            Dimensions=dims,
+            StartTime=now - dt.timedelta(minutes=5),
+            EndTime=now + dt.timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        out.append(max((p["Maximum"] for p in points), default=None))
+    return tuple(out)
 
 
 def _state(elb, tg, target_id=None):
@@ -155,8 +173,6 @@ def _setup(server, clients, **tg_kw):
 
 
 def test_http_health_check_matcher_proxy_v2_and_prompt_stop(server, clients):
-    sink = Sink()
-    server.app.runtime.hooks["metrics"] = sink
     elb, net, lb_arn, tg_arn = _setup(
         server,
         clients,
@@ -197,13 +213,8 @@ def test_http_health_check_matcher_proxy_v2_and_prompt_stop(server, clients):
         )
         target.status = 200
         wait_for(lambda: _state(elb, tg_arn) == {"State": "healthy"})
-        # the metrics sink got HealthyHostCount / UnHealthyHostCount for the TG and LB
-        wait_for(lambda: any(p[1] == "HealthyHostCount" and p[3] == 1 for p in sink.points))
-        ns, _, dims, _, unit = next(p for p in sink.points if p[1] == "HealthyHostCount")
-        assert ns == "AWS/NetworkELB" and unit == "Count"
-        assert dims["LoadBalancer"] == lb_arn.split(":loadbalancer/")[1]
-        assert dims["TargetGroup"] == tg_arn.split(":", 5)[5]
-        assert any(p[1] == "UnHealthyHostCount" for p in sink.points)
+        # CloudWatch has HealthyHostCount / UnHealthyHostCount for the TG and LB
+        wait_for(lambda: _host_counts(clients, lb_arn, tg_arn) == (1, 1))
 
         # the routing view the data plane reads
         store = server.app.store

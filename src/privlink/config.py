@@ -79,7 +79,9 @@ class Timing:
     # every retry delay is multiplied by this factor (1.0 = AWS's real timing)
     sns_retry_delay_scale: float = 0.25
     sns_http_timeout: float = 15.0  # per delivery attempt (AWS: 15 s)
-    health_metrics_period: float = 60.0  # how often HealthyHostCount/UnHealthyHostCount are emitted
+    health_metrics_period: float = (
+        5.0  # how often HealthyHostCount/UnHealthyHostCount are refreshed
+    )
 
 
 @dataclass

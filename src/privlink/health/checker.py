@@ -48,6 +48,8 @@ class Check:
     tg_suffix: str
     lb_suffix: str
     zone: str | None
+    account: str = ""
+    region: str = ""
 
 
 @dataclass
@@ -71,6 +73,7 @@ class HealthChecker:
         self.flush_delay = flush_delay
         self.tracked: dict[Key, Tracked] = {}
         self.probes_run = 0
+        self._emitted: set = set()
         self._pending: dict[Key, tuple | None] = {}
         self._tasks: list[asyncio.Task] = []
         self._unsubscribe = None
@@ -192,6 +195,8 @@ class HealthChecker:
                     tg_suffix=tg.arn_suffix,
                     lb_suffix=lb.arn_suffix,
                     zone=t.availability_zone,
+                    account=tg.account,
+                    region=tg.region,
                 )
         return out
 
@@ -308,15 +313,16 @@ class HealthChecker:
                 rec.last_checked = rec.last_change = now
 
     # -- metrics
-    def counts(self) -> dict[tuple[str, str, str | None], tuple[int, int]]:
-        """(target group suffix, load balancer suffix, AZ or None) -> (healthy, unhealthy)."""
-        out: dict[tuple[str, str, str | None], list[int]] = {}
+    def counts(self) -> dict[tuple, tuple[int, int]]:
+        """(account, region, target group suffix, load balancer suffix, AZ or None) ->
+        (healthy, unhealthy)."""
+        out: dict[tuple, list[int]] = {}
         for tr in self.tracked.values():
             c = tr.check
             for zone in (None, c.zone):
                 if zone == "all":
                     continue
-                slot = out.setdefault((c.tg_suffix, c.lb_suffix, zone), [0, 0])
+                slot = out.setdefault((c.account, c.region, c.tg_suffix, c.lb_suffix, zone), [0, 0])
                 if tr.state == "healthy":
                     slot[0] += 1
                 elif tr.state == "unhealthy":
@@ -324,21 +330,25 @@ class HealthChecker:
         return {k: (v[0], v[1]) for k, v in out.items()}
 
     def emit_metrics(self) -> int:
+        """HealthyHostCount / UnHealthyHostCount as gauges (sampled by the sink every tick,
+        so a minute's Average/Minimum/Maximum mean what they mean in CloudWatch)."""
         sink = self.runtime.hooks.get("metrics")
         if sink is None:
             return 0
         n = 0
-        for (tg, lb, zone), (healthy, unhealthy) in self.counts().items():
+        seen = set()
+        for (account, region, tg, lb, zone), (healthy, unhealthy) in self.counts().items():
             dims = {"TargetGroup": tg, "LoadBalancer": lb}
             if zone:
                 dims["AvailabilityZone"] = zone
-            try:
-                sink.add("AWS/NetworkELB", "HealthyHostCount", dict(dims), healthy, "Count")
-                sink.add("AWS/NetworkELB", "UnHealthyHostCount", dict(dims), unhealthy, "Count")
-                n += 2
-            except Exception:
-                log.exception("metrics sink refused health metrics")
-                return n
+            for name, value in (("HealthyHostCount", healthy), ("UnHealthyHostCount", unhealthy)):
+                key = (account, region, name, tuple(sorted(dims.items())))
+                seen.add(key)
+                sink.gauge_set(account, region, "AWS/NetworkELB", name, dims, value)
+                n += 1
+        for account, region, name, dims in self._emitted - seen:
+            sink.gauge_remove(account, region, "AWS/NetworkELB", name, dict(dims))
+        self._emitted = seen
         return n
 
     async def _metrics_loop(self) -> None:

@@ -413,7 +413,7 @@ def modify_vpc_endpoint_service_permissions(ctx: RequestContext, params: dict) -
         p = AllowedPrincipal(principal, _principal_type(principal), new_id("vpce-svc-perm-"))
         mine.allowed_principals.append(p)
         have.add(principal)
-        added.append(_principal_out(mine, p))
+        added.append({k: v for k, v in _principal_out(mine, p).items() if k != "Tags"})
     for principal in params.get("RemoveAllowedPrincipals") or []:
         mine.allowed_principals = [p for p in mine.allowed_principals if p.principal != principal]
     limit = ctx.settings.quotas.allowed_principals_per_service
@@ -598,3 +598,48 @@ def describe_vpc_endpoint_services(ctx: RequestContext, params: dict) -> dict:
 
 
 __all__ = ["get_service", "service_config_out", "is_visible", "txt_record_name"]
+
+
+# -- what endpoint services block in ELBv2 ------------------------------------------------------
+
+
+def _lb_user(tx, lb) -> str | None:
+    """An endpoint service using the load balancer blocks deleting it (its id is named)."""
+    for svc in tx.all(EndpointService):
+        if lb.id in svc.load_balancer_arns and svc.state != "Deleted":
+            return svc.id
+    return None
+
+
+def _zones_in_use(tx, lb, removed_zone_ids: list[str]) -> str | None:
+    """A subnet cannot be removed from an NLB while VPC endpoints of its service use the AZ."""
+    from ...state.ec2 import Subnet
+
+    for svc in tx.all(EndpointService):
+        if lb.id not in svc.load_balancer_arns or svc.state == "Deleted":
+            continue
+        for ep in tx.all(VpcEndpoint):
+            if ep.service_id != svc.id or ep.state not in (
+                "available",
+                "pending",
+                "pendingAcceptance",
+            ):
+                continue
+            for sid in ep.subnet_ids:
+                s = tx.get(Subnet, sid)
+                if s is not None and s.availability_zone_id in removed_zone_ids:
+                    return (
+                        f"Availability Zone {s.availability_zone_id} cannot be removed from load balancer "
+                        f"'{lb.id}': VPC endpoint {ep.id} of endpoint service {svc.id} uses it"
+                    )
+    return None
+
+
+def _register_elbv2_hooks() -> None:
+    from ..elbv2.load_balancers import LB_IN_USE_HOOKS, LB_ZONE_REMOVAL_HOOKS
+
+    LB_IN_USE_HOOKS.append(_lb_user)
+    LB_ZONE_REMOVAL_HOOKS.append(_zones_in_use)
+
+
+_register_elbv2_hooks()
