@@ -71,7 +71,8 @@ async def main(args) -> None:
         zero_copy=False if args.copy else None,
     )
     await lst.start()
-    print("ready %s:%d" % lst.bound_address, flush=True)
+    host, port = lst.bound_address
+    print(f"ready {host}:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

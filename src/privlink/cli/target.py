@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import signal
-import threading
 
 from .common import CliError, add_endpoint_arg, call_extension, endpoint_url
 
@@ -115,6 +114,12 @@ def run(args) -> int:
                 "--tls needs the 'cryptography' package (pip install cryptography)"
             ) from None
     server = TargetServer((host, port), tls=tls, health_path=args.health_path, info=info)
+
+    def on_signal(signum, frame):
+        server.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         bound = server.bind()
     except OSError as e:
@@ -130,14 +135,6 @@ def run(args) -> int:
         f" health path {args.health_path}",
         flush=True,
     )
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        server.stop()
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     server.serve_forever()
     print("privlink target stopped", flush=True)
     return 0

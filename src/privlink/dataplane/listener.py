@@ -31,6 +31,7 @@ import errno
 import logging
 import math
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +54,9 @@ from .relay import (
 
 log = logging.getLogger("privlink.dataplane")
 
-MSS = 1448  # a VPC's usual TCP payload per packet, for packet estimates
+MSS = 1448
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
+_TCP_ESTABLISHED = 1  # a VPC's usual TCP payload per packet, for packet estimates
 
 
 class Verdict(enum.Enum):
@@ -385,6 +388,16 @@ class EndpointListener:
         for key, (flow, since) in list(self._held.items()):
             if now - since >= self.hold_timeout:
                 self._drop_held(key)
+                continue
+            if _TCP_INFO is not None:
+                # The client gave up when its side is no longer established (FIN or RST),
+                # even if bytes it sent are still unread.
+                try:
+                    state = flow.client_sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0]
+                except OSError:
+                    state = -1
+                if state != _TCP_ESTABLISHED:
+                    self._drop_held(key)
                 continue
             try:
                 data = flow.client_sock.recv(1, peek)

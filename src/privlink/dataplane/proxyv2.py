@@ -24,7 +24,6 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass, field
-from typing import Union
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 HEADER_FIXED_LEN = 16  # signature + ver/cmd + fam/proto + length
@@ -68,7 +67,7 @@ _ADDR_LEN = {AF_INET: 12, AF_INET6: 36, AF_UNIX: 216}
 _FAMILY_NAMES = {AF_UNSPEC: "UNSPEC", AF_INET: "INET", AF_INET6: "INET6", AF_UNIX: "UNIX"}
 _PROTO_NAMES = {PROTO_UNSPEC: "UNSPEC", PROTO_STREAM: "STREAM", PROTO_DGRAM: "DGRAM"}
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address, str]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address | str
 
 
 class ProxyProtocolError(ValueError):
