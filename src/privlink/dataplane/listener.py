@@ -24,6 +24,7 @@ The listener runs on the asyncio event loop it is started from; nothing in it bl
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import collections
 import enum
@@ -259,9 +260,10 @@ class EndpointListener:
     # ------------------------------------------------------------------ accept
     def _on_accept(self) -> None:
         lsock = self._lsock
+        family = self._family
         for _ in range(64):
             try:
-                sock, addr = lsock.accept()
+                fd, addr = lsock._accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -271,6 +273,8 @@ class EndpointListener:
                 return
             except AttributeError:  # closed while accepting
                 return
+            # the C-level socket type: no Python-level __init__/close on the hot path
+            sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             fid = self._next_id
             self._next_id = fid + 1
@@ -306,7 +310,7 @@ class EndpointListener:
         flow.tag = target.tag
         flow.proxy_header = target.proxy_header
         try:
-            up = socket.socket(
+            up = _socket.socket(
                 socket.AF_INET6 if ":" in target.address[0] else socket.AF_INET,
                 socket.SOCK_STREAM,
             )

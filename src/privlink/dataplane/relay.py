@@ -129,8 +129,6 @@ class _Direction:
         "from_client",
         "pool",
         "buf",
-        "on_readable",
-        "on_writable",
     )
 
     def __init__(self, flow: Flow, src, dst, from_client: bool, splice_pool: PipePool | None):
@@ -149,13 +147,15 @@ class _Direction:
         self.eof = False
         self.from_client = from_client
         self.pool = splice_pool
-        if splice_pool is not None:
-            self.on_readable = self._splice_readable
-            self.on_writable = self._splice_writable
-        else:
-            self.buf = flow.listener._copy_buffer
-            self.on_readable = self._copy_readable
-            self.on_writable = self._copy_writable
+        self.buf = flow.listener._copy_buffer
+
+    # subclasses bind these to the splice or the copy path (no per-instance bound methods,
+    # so a direction and its flow are freed by reference counting, not by the cyclic GC)
+    def on_readable(self) -> None:  # pragma: no cover - replaced in subclasses
+        raise NotImplementedError
+
+    def on_writable(self) -> None:  # pragma: no cover - replaced in subclasses
+        raise NotImplementedError
 
     # -- registration ---------------------------------------------------------------------
     def start_reading(self) -> None:
@@ -328,6 +328,18 @@ class _Direction:
         self.flow._direction_done()
 
 
+class _SpliceDirection(_Direction):
+    __slots__ = ()
+    on_readable = _Direction._splice_readable
+    on_writable = _Direction._splice_writable
+
+
+class _CopyDirection(_Direction):
+    __slots__ = ()
+    on_readable = _Direction._copy_readable
+    on_writable = _Direction._copy_writable
+
+
 class Flow:
     """One client connection and, once connected, its target connection."""
 
@@ -416,8 +428,9 @@ class Flow:
     def _connected(self) -> None:
         lst = self.listener
         pool = lst._pipes
-        self.c2t = _Direction(self, self.client_sock, self.target_sock, True, pool)
-        self.t2c = _Direction(self, self.target_sock, self.client_sock, False, pool)
+        cls = _SpliceDirection if pool is not None else _CopyDirection
+        self.c2t = cls(self, self.client_sock, self.target_sock, True, pool)
+        self.t2c = cls(self, self.target_sock, self.client_sock, False, pool)
         self.state = Flow.RELAYING
         self.idle_since = lst._clock
         if self.proxy_header:
@@ -461,6 +474,11 @@ class Flow:
                 d.unregister()
                 d.drop_buffers()
 
+    def _break_cycles(self) -> None:
+        for d in (self.c2t, self.t2c):
+            if d is not None:
+                d.flow = None
+
     def _finish(self, reason: str, reset: bool) -> None:
         """End the flow: close both sockets (RST when ``reset``) and report it."""
         if self.state == Flow.ENDED:
@@ -473,6 +491,7 @@ class Flow:
         self.state = Flow.ENDED
         self.reason = reason
         self.end = time.time()
+        self._break_cycles()
         self.listener._flow_ended(self)
 
     def terminate(self) -> None:
@@ -506,6 +525,7 @@ class Flow:
             except (OSError, ValueError):
                 pass
             abort_socket(s)
+        self._break_cycles()
 
 
 def _close_quietly(sock: socket.socket) -> None:
