@@ -61,16 +61,34 @@ async def main(args) -> None:
         def pick(flow):
             return fixed
 
-    lst = EndpointListener(
-        hostport(args.listen),
-        policy=lambda f: Verdict.ALLOW,
-        pick_target=pick,
-        on_record=agg,
-        idle_timeout=3600,
-        record_interval=10,
-        zero_copy=False if args.copy else None,
-    )
+    def make(addr):
+        return EndpointListener(
+            addr,
+            policy=lambda f: Verdict.ALLOW,
+            pick_target=pick,
+            on_record=agg,
+            idle_timeout=3600,
+            record_interval=10,
+            zero_copy=False if args.copy else None,
+            reuse_port=args.workers > 1 or args.reuse_port,
+        )
+
+    lst = make(hostport(args.listen))
     await lst.start()
+    for _ in range(args.workers - 1):
+        import threading
+
+        import uvloop
+
+        def worker(addr=lst.bound_address):
+            async def run():
+                w = make(addr)
+                await w.start()
+                await asyncio.sleep(1e9)
+
+            uvloop.run(run())
+
+        threading.Thread(target=worker, daemon=True).start()
     host, port = lst.bound_address
     print(f"ready {host}:{port}", flush=True)
     stop = asyncio.Event()
@@ -88,6 +106,8 @@ if __name__ == "__main__":
     p.add_argument("--target", required=True)
     p.add_argument("--ppv2", action="store_true")
     p.add_argument("--copy", action="store_true", help="portable copy path instead of splice")
+    p.add_argument("--workers", type=int, default=1, help="event loops (SO_REUSEPORT)")
+    p.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT (several processes)")
     a = p.parse_args()
     import uvloop
 

@@ -147,6 +147,7 @@ class EndpointListener:
         hold_timeout: float = 600.0,
         max_expired: int = 100_000,
         backlog: int = 4096,
+        reuse_port: bool = False,
         name: str | None = None,
     ):
         self.address = (address[0], int(address[1]))
@@ -163,12 +164,14 @@ class EndpointListener:
         self.hold_timeout = hold_timeout
         self.max_expired = max_expired
         self.backlog = backlog
+        self.reuse_port = reuse_port
         self.name = name or f"{self.address[0]}:{self.address[1]}"
         self.stats = ListenerStats()
         self.flows: dict[int, Flow] = {}
         self._expired: collections.OrderedDict[int, Flow] = collections.OrderedDict()
         self._held: collections.OrderedDict[int, tuple] = collections.OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.poller = None
         self._lsock: socket.socket | None = None
         self._next_id = 1
         self._clock = 0.0
@@ -192,6 +195,8 @@ class EndpointListener:
         s = socket.socket(self._family, socket.SOCK_STREAM)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.reuse_port:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             s.bind(self.address)
             s.listen(self.backlog)
             s.setblocking(False)
@@ -202,6 +207,7 @@ class EndpointListener:
         self.address = self.bound_address
         self._clock = time.monotonic()
         self._last_records = self._clock
+        self.poller = relay.make_poller(self.loop)
         self.loop.add_reader(s.fileno(), self._on_accept)
         self._schedule_sweep()
 
@@ -223,6 +229,8 @@ class EndpointListener:
                 self._drop_held(key)
             if self._pipes is not None:
                 self._pipes.close()
+            if self.poller is not self.loop and not self.flows:
+                self.poller.close()
 
     @property
     def active_flows(self) -> int:
@@ -341,7 +349,7 @@ class EndpointListener:
             flow._connected()
         elif err == errno.EINPROGRESS:
             flow.connect_started = self._clock
-            self.loop.add_writer(up.fileno(), flow._on_connect)
+            self.poller.add_writer(up.fileno(), flow._on_connect)
         else:
             del self.flows[flow.id]
             self._connect_failed(flow, OSError(err, "connect failed"))
@@ -350,7 +358,7 @@ class EndpointListener:
         self.flows.pop(flow.id, None)
         if flow.target_sock is not None:
             try:
-                self.loop.remove_writer(flow.target_sock.fileno())
+                self.poller.remove_writer(flow.target_sock.fileno())
             except (OSError, ValueError):
                 pass
             relay._close_quietly(flow.target_sock)

@@ -30,6 +30,7 @@ import errno
 import fcntl
 import logging
 import os
+import select
 import socket
 import struct
 import sys
@@ -71,6 +72,106 @@ def abort_socket(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
+
+
+_EPOLLIN = getattr(select, "EPOLLIN", 1)
+_EPOLLOUT = getattr(select, "EPOLLOUT", 4)
+_READ_EVENTS = _EPOLLIN | getattr(select, "EPOLLHUP", 16) | getattr(select, "EPOLLERR", 8)
+_WRITE_EVENTS = _EPOLLOUT | getattr(select, "EPOLLHUP", 16) | getattr(select, "EPOLLERR", 8)
+
+
+class EpollPoller:
+    """Readiness of many sockets through one ``epoll`` object that the event loop watches.
+
+    Same methods as the loop's ``add_reader``/``remove_reader``/``add_writer``/
+    ``remove_writer``, at a fraction of the per-call cost: registering is one ``epoll_ctl``
+    and a list update, and dispatching is a loop over ``epoll.poll`` results, with no
+    handle objects per callback. Callers must remove an fd's callbacks before closing it.
+    """
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.ep = select.epoll()
+        self.fds: dict[int, list] = {}  # fd -> [mask, reader, writer]
+        loop.add_reader(self.ep.fileno(), self._dispatch)
+
+    def _set(self, fd: int, entry: list, mask: int) -> None:
+        old = entry[0]
+        entry[0] = mask
+        try:
+            if not old:
+                self.ep.register(fd, mask)
+            elif not mask:
+                self.ep.unregister(fd)
+            else:
+                self.ep.modify(fd, mask)
+        except FileExistsError:
+            self.ep.modify(fd, mask)
+        except FileNotFoundError:
+            if mask:
+                self.ep.register(fd, mask)
+
+    def add_reader(self, fd: int, cb) -> None:
+        e = self.fds.get(fd)
+        if e is None:
+            e = self.fds[fd] = [0, None, None]
+        e[1] = cb
+        if not e[0] & _EPOLLIN:
+            self._set(fd, e, e[0] | _EPOLLIN)
+
+    def remove_reader(self, fd: int) -> bool:
+        e = self.fds.get(fd)
+        if e is None or e[1] is None:
+            return False
+        e[1] = None
+        self._set(fd, e, e[0] & ~_EPOLLIN)
+        if not e[0]:
+            del self.fds[fd]
+        return True
+
+    def add_writer(self, fd: int, cb) -> None:
+        e = self.fds.get(fd)
+        if e is None:
+            e = self.fds[fd] = [0, None, None]
+        e[2] = cb
+        if not e[0] & _EPOLLOUT:
+            self._set(fd, e, e[0] | _EPOLLOUT)
+
+    def remove_writer(self, fd: int) -> bool:
+        e = self.fds.get(fd)
+        if e is None or e[2] is None:
+            return False
+        e[2] = None
+        self._set(fd, e, e[0] & ~_EPOLLOUT)
+        if not e[0]:
+            del self.fds[fd]
+        return True
+
+    def _dispatch(self) -> None:
+        fds = self.fds
+        for fd, ev in self.ep.poll(0, 256):
+            e = fds.get(fd)
+            if e is None:
+                continue
+            try:
+                if ev & _READ_EVENTS and e[1] is not None:
+                    e[1]()
+                if ev & _WRITE_EVENTS and e[2] is not None:
+                    e[2]()
+            except Exception:
+                log.exception("relay callback failed for fd %d", fd)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.ep.fileno())
+        self.ep.close()
+        self.fds.clear()
+
+
+def make_poller(loop):
+    """An :class:`EpollPoller` where epoll exists (Linux), else the loop itself."""
+    if hasattr(select, "epoll"):
+        return EpollPoller(loop)
+    return loop
 
 
 class PipePool:
@@ -379,7 +480,7 @@ class Flow:
     def __init__(self, listener, client_sock, client, local, fid: int):
         self.id = fid
         self.listener = listener
-        self.loop = listener.loop
+        self.loop = listener.poller  # add_reader/remove_reader/add_writer/remove_writer
         self.client_sock = client_sock
         self.target_sock = None
         self.client = client
