@@ -142,13 +142,17 @@ class PrivlinkRelay(Candidate):
     """privlink's EndpointListener in its own process (bench/relayproc.py), one listener per
     destination, trivial allow policy, fixed target, flow records aggregated."""
 
-    def __init__(self, ppv2: bool = False, copy: bool = False):
-        self.ppv2, self.copy = ppv2, copy
-        self.name = "privlink" + ("-ppv2" if ppv2 else "") + ("-copy" if copy else "")
+    def __init__(self, ppv2: bool = False, mode: str = "auto"):
+        self.ppv2, self.mode = ppv2, mode
+        self.name = "privlink" + ("-ppv2" if ppv2 else "") + ("" if mode == "auto" else f"-{mode}")
         self.label = (
             "privlink relay"
             + (" PPv2" if ppv2 else "")
-            + (" (copy path)" if copy else " (splice)" if not ppv2 else "")
+            + {
+                "auto": "",
+                "splice": " (splice only)",
+                "copy": " (copy only)",
+            }[mode]
         )
         self.procs: list[subprocess.Popen] = []
 
@@ -165,8 +169,8 @@ class PrivlinkRelay(Candidate):
         ]
         if self.ppv2:
             args.append("--ppv2")
-        if self.copy:
-            args.append("--copy")
+        if self.mode != "auto":
+            args.append(f"--{self.mode}")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "src"), ROOT])
         errlog = os.path.join(self.workdir, f"{self.name}-{port}.stderr")
@@ -218,7 +222,8 @@ def default_factories() -> list:
         lambda: HAProxy(None),
         PrivlinkRelay,
         lambda: PrivlinkRelay(ppv2=True),
-        lambda: PrivlinkRelay(copy=True),
+        lambda: PrivlinkRelay(mode="splice"),
+        lambda: PrivlinkRelay(mode="copy"),
     ]
 
 

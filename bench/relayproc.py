@@ -69,7 +69,7 @@ async def main(args) -> None:
             on_record=agg,
             idle_timeout=3600,
             record_interval=10,
-            zero_copy=False if args.copy else None,
+            zero_copy=False if args.copy else True if args.splice else None,
             reuse_port=args.workers > 1 or args.reuse_port,
         )
 
@@ -105,7 +105,8 @@ if __name__ == "__main__":
     p.add_argument("--listen", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--ppv2", action="store_true")
-    p.add_argument("--copy", action="store_true", help="portable copy path instead of splice")
+    p.add_argument("--copy", action="store_true", help="portable copy path only")
+    p.add_argument("--splice", action="store_true", help="splice for every chunk")
     p.add_argument("--workers", type=int, default=1, help="event loops (SO_REUSEPORT)")
     p.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT (several processes)")
     a = p.parse_args()

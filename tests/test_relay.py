@@ -22,7 +22,7 @@ from privlink.server import new_event_loop
 
 MODES = [pytest.param(False, id="copy")]
 if relay.SPLICE_AVAILABLE:
-    MODES.insert(0, pytest.param(True, id="splice"))
+    MODES[:0] = [pytest.param(True, id="splice"), pytest.param(None, id="auto")]
 
 
 class LoopThread:
@@ -527,4 +527,25 @@ def test_port_in_use_raises(lt):
     with pytest.raises(OSError):
         lt.run(other.start())
     lt.run(lst.stop())
+    srv.close()
+
+
+def test_stop_without_closing_flows_lets_them_finish(lt):
+    srv = Server(echo)
+    lst = make_listener(lt, srv.addr, idle_timeout=0.5)
+    c = connect(lst)
+    c.sendall(b"a")
+    assert c.recv(1) == b"a"
+    lt.run(lst.stop(close_flows=False))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(lst.bound_address, timeout=2)
+    c.sendall(b"b")  # the running flow goes on
+    assert c.recv(1) == b"b"
+    time.sleep(1.0)  # and its idle timeout still applies
+    assert lst.stats.idle_timeouts == 1
+    c.sendall(b"c")
+    c.settimeout(3)
+    with pytest.raises(ConnectionResetError):
+        c.recv(1)
+    c.close()
     srv.close()

@@ -157,9 +157,11 @@ class EndpointListener:
         self.idle_timeout = float(idle_timeout)
         self.record_interval = float(record_interval)
         self.connect_timeout = float(connect_timeout)
-        self.zero_copy = SPLICE_AVAILABLE if zero_copy is None else bool(zero_copy)
-        if self.zero_copy and not SPLICE_AVAILABLE:
+        if zero_copy and not SPLICE_AVAILABLE:
             raise ValueError("zero-copy relay (splice) is not available on this platform")
+        # None: auto (copy small chunks, splice once a flow moves large ones) where splice
+        # exists; True: always splice; False: always copy (the portable path).
+        self.zero_copy = zero_copy if SPLICE_AVAILABLE else False
         self.max_held = max_held
         self.hold_timeout = hold_timeout
         self.max_expired = max_expired
@@ -177,8 +179,20 @@ class EndpointListener:
         self._clock = 0.0
         self._sweep_handle = None
         self._last_records = 0.0
-        self._pipes = PipePool() if self.zero_copy else None
-        self._copy_buffer = None if self.zero_copy else memoryview(bytearray(COPY_BUFFER_SIZE))
+        # one pipe pool and one copy buffer per listener, shared by all its flows (the loop
+        # runs one callback at a time)
+        if self.zero_copy is None:
+            self._pipes = PipePool()
+            self._copy_buffer = memoryview(bytearray(relay.AUTO_BUFFER_SIZE))
+            self._direction_class = relay._AutoDirection
+        elif self.zero_copy:
+            self._pipes = PipePool()
+            self._copy_buffer = None
+            self._direction_class = relay._SpliceDirection
+        else:
+            self._pipes = None
+            self._copy_buffer = memoryview(bytearray(COPY_BUFFER_SIZE))
+            self._direction_class = relay._CopyDirection
         self._family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
 
     # ------------------------------------------------------------------ life cycle
@@ -217,7 +231,9 @@ class EndpointListener:
             self.loop.remove_reader(self._lsock.fileno())
             self._lsock.close()
             self._lsock = None
-        if self._sweep_handle is not None:
+        if close_flows and self._sweep_handle is not None:
+            # (without close_flows the sweeper goes on until the last flow has ended, so
+            # idle timeouts and records still apply to the flows left running)
             self._sweep_handle.cancel()
             self._sweep_handle = None
         if close_flows:
@@ -229,8 +245,9 @@ class EndpointListener:
                 self._drop_held(key)
             if self._pipes is not None:
                 self._pipes.close()
-            if self.poller is not self.loop and not self.flows:
+            if self.poller is not self.loop:
                 self.poller.close()
+                self.poller = self.loop
 
     @property
     def active_flows(self) -> int:
@@ -517,8 +534,15 @@ class EndpointListener:
         except Exception:
             log.exception("%s: sweep failed", self.name)
         finally:
-            if self._lsock is not None:
+            if self._lsock is not None or self.flows or self._expired or self._held:
                 self._schedule_sweep()
+            else:  # stopped, and the last flow has ended
+                self._sweep_handle = None
+                if self._pipes is not None:
+                    self._pipes.close()
+                if self.poller is not None and self.poller is not self.loop:
+                    self.poller.close()
+                    self.poller = self.loop
 
     def _expire(self, flow: Flow) -> None:
         self.flows.pop(flow.id, None)

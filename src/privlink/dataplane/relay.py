@@ -46,6 +46,8 @@ F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (named only from Python 3.10 on Linux)
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 COPY_BUFFER_SIZE = 1 << 20
+AUTO_BUFFER_SIZE = 1 << 18  # the shared buffer in auto mode (copy until a chunk is large)
+SPLICE_THRESHOLD = 1 << 16  # a chunk this large switches an auto direction to splice
 PIPE_SIZE = 1 << 20
 
 # Reasons a flow ended (FlowRecord.reason).
@@ -441,6 +443,43 @@ class _CopyDirection(_Direction):
     on_writable = _Direction._copy_writable
 
 
+class _AutoDirection(_Direction):
+    """Copy while chunks are small (no pipe to take and give back: cheapest for short
+    flows and request/response), switch to splice for good at the first large chunk."""
+
+    __slots__ = ()
+
+    def on_readable(self) -> None:
+        buf = self.buf
+        try:
+            n = self.src.recv_into(buf)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self.flow._src_failed(self, e)
+            return
+        if not n:
+            self._eof()
+            return
+        self.nbytes += n
+        try:
+            m = self.dst.send(buf[:n])
+        except BlockingIOError:
+            m = 0
+        except OSError as e:
+            self.flow._dst_failed(self, e)
+            return
+        if n >= SPLICE_THRESHOLD:
+            self.__class__ = _SpliceDirection
+            if self.reading:  # re-bind the registered callback to the splice path
+                self.loop.add_reader(self.sfd, self.on_readable)
+        if m < n:
+            self.pending = memoryview(bytes(buf[m:n]))
+            self._wait_writable()
+
+    on_writable = _Direction._splice_writable  # sends pending bytes, then any pipe
+
+
 class Flow:
     """One client connection and, once connected, its target connection."""
 
@@ -529,7 +568,7 @@ class Flow:
     def _connected(self) -> None:
         lst = self.listener
         pool = lst._pipes
-        cls = _SpliceDirection if pool is not None else _CopyDirection
+        cls = lst._direction_class
         self.c2t = cls(self, self.client_sock, self.target_sock, True, pool)
         self.t2c = cls(self, self.target_sock, self.client_sock, False, pool)
         self.state = Flow.RELAYING
