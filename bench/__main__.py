@@ -11,6 +11,7 @@ so that the baseline measures the kernel, not the generator.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -29,6 +30,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 FULL = dict(reps=5, bulk_bytes=2 << 30, conn_seconds=3.0, pings=20000, idle=(1000, 10000))
 QUICK = dict(reps=5, bulk_bytes=256 << 20, conn_seconds=0.5, pings=3000, idle=(1000, 2000))
+
+LATENCY_SLICES = 4
 
 METRICS = [
     # key, row label, unit, better ("hi"/"lo"), ratio baseline
@@ -195,49 +198,82 @@ def run(opts) -> dict:
         lg = build_loadgen(workdir)
         servers = []
         try:
-            ports = {}
             from .candidates import free_port
 
-            for mode in ("sink", "echo"):
+            def server(mode: str) -> tuple:
                 port = free_port()
                 p = subprocess.Popen([lg, mode, str(port)], stdout=subprocess.DEVNULL)
                 servers.append(p)
-                ports[mode] = port
                 wait_listening(("127.0.0.1", port))
+                return ("127.0.0.1", port), p.pid
+
+            sink, _ = server("sink")
             env = BenchEnv(
                 workdir=workdir,
                 loadgen=lg,
-                sink=("127.0.0.1", ports["sink"]),
-                echo=("127.0.0.1", ports["echo"]),
+                sink=sink,
+                echo=("127.0.0.1", 0),
                 fd_limit=fd_limit,
                 port_base=0,
             )
-            echo_pid = servers[1].pid
+            # Each candidate gets its own echo server port: short connections leave
+            # TIME_WAIT entries keyed by the destination port, and a proxy that connects
+            # to a port another candidate has just hammered pays for a long search of the
+            # ephemeral port space (the first proxy measured after "direct" was 10-20×
+            # slower before this).
             cands = []
+            echo_pid: dict = {}
             for f in factories:
                 c = f()
-                c.start(env)
+                addr, pid = server("echo")
+                cenv = dataclasses.replace(env, echo=addr)
+                c.start(cenv)
+                c.bench_env = cenv
+                echo_pid[c.name] = pid
                 cands.append((f, c))
                 log(f"started {c.label}")
             for _, c in cands:
                 results[c.name] = {"label": c.label, "proxied": c.proxied, "runs": []}
             t0 = time.time()
             for rep in range(cfg["reps"]):
-                order = cands[rep % len(cands) :] + cands[: rep % len(cands)]
+                proxies = [c for _, c in cands if c.proxied]
+                direct = next(c for _, c in cands if not c.proxied)
+                k = rep % len(proxies)
+                order = proxies[k:] + proxies[:k]
                 runs = {c.name: {} for _, c in cands}
-                for _, c in order:
-                    runs[c.name].update(measure_bulk(env, c, cfg["bulk_bytes"]))
-                for _, c in order:
-                    runs[c.name].update(measure_conn(env, c, cfg["conn_seconds"]))
-                for _, c in order:
-                    runs[c.name].update(measure_latency(env, c, cfg["pings"], echo_pid))
-                for f, c in order:
-                    if not c.proxied:
+                # bulk and conn/s: the direct baseline runs first and last in each round and
+                # counts as the mean of the two, so that a slow drift of the (shared) machine
+                # between the start and the end of a round does not bias the ratios
+                for measure, arg in (
+                    (measure_bulk, cfg["bulk_bytes"]),
+                    (measure_conn, cfg["conn_seconds"]),
+                ):
+                    first = measure(env, direct, arg)
+                    for c in order:
+                        runs[c.name].update(measure(env, c, arg))
+                    last = measure(env, direct, arg)
+                    for key in first:
+                        runs["direct"][key] = (first[key] + last[key]) / 2
+                # latency: several short slices, round robin, median of the slices per
+                # candidate (pinned latency on these VMs switches between two levels)
+                slices: dict = {c.name: [] for _, c in cands}
+                for _ in range(LATENCY_SLICES):
+                    for c in [direct, *order]:
+                        slices[c.name].append(
+                            measure_latency(
+                                env, c, cfg["pings"] // LATENCY_SLICES, echo_pid[c.name]
+                            )
+                        )
+                for name, got in slices.items():
+                    runs[name]["p50"] = statistics.median(g["p50"] for g in got)
+                    runs[name]["p99"] = statistics.median(g["p99"] for g in got)
+                for f, c in cands:
+                    if not c.proxied or c not in order:
                         continue
-                    kb, n = measure_idle_memory(env, f, small)
+                    kb, n = measure_idle_memory(c.bench_env, f, small)
                     runs[c.name]["mem_small"] = kb
                     runs[c.name]["mem_small_flows"] = n
-                    kb, n = measure_idle_memory(env, f, large)
+                    kb, n = measure_idle_memory(c.bench_env, f, large)
                     runs[c.name]["mem_large"] = kb
                     runs[c.name]["mem_large_flows"] = n
                 d = runs["direct"]

@@ -549,3 +549,63 @@ def test_stop_without_closing_flows_lets_them_finish(lt):
         c.recv(1)
     c.close()
     srv.close()
+
+
+@pytest.mark.parametrize("zero_copy", MODES)
+def test_proxy_header_is_not_held_back_for_a_server_speaks_first_target(lt, zero_copy):
+    from privlink.dataplane.proxyv2 import parse_header
+
+    hdr = build_proxy_header("10.1.1.1", 1111, "10.1.1.2", 22, [aws_vpce_tlv("vpce-1")])
+
+    def banner_after_header(c):
+        c.settimeout(5)
+        got = b""
+        while parse_header(got) is None:
+            got += c.recv(4096)
+        c.sendall(b"SSH-2.0-target\r\n")
+        srv.rest = got[parse_header(got).length :] + c.recv(100)
+
+    srv = Server(banner_after_header)
+    lst = make_listener(
+        lt, srv.addr, pick_target=lambda f: Target(srv.addr, proxy_header=hdr), zero_copy=zero_copy
+    )
+    c = connect(lst)
+    assert c.recv(100) == b"SSH-2.0-target\r\n"  # the client said nothing yet
+    c.sendall(b"SSH-2.0-client\r\n")
+    assert wait_for(lambda: getattr(srv, "rest", None) is not None)
+    assert srv.rest == b"SSH-2.0-client\r\n"
+    c.close()
+    lt.run(lst.stop())
+    srv.close()
+
+
+@pytest.mark.parametrize("zero_copy", MODES)
+def test_proxy_header_then_client_bytes_in_order(lt, zero_copy):
+    from privlink.dataplane.proxyv2 import parse_header
+
+    hdr = build_proxy_header("10.1.1.1", 1111, "10.1.1.2", 80)
+    payload = os.urandom(300_000)
+
+    def collect(c):
+        got = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+        srv.got = got
+
+    srv = Server(collect)
+    srv.got = None
+    lst = make_listener(
+        lt, srv.addr, pick_target=lambda f: Target(srv.addr, proxy_header=hdr), zero_copy=zero_copy
+    )
+    c = socket.create_connection(lst.bound_address)
+    c.sendall(payload)  # before the relay has even accepted, usually
+    c.shutdown(socket.SHUT_WR)
+    assert wait_for(lambda: srv.got is not None)
+    h = parse_header(srv.got)
+    assert h.source_port == 1111 and srv.got[h.length :] == payload
+    c.close()
+    lt.run(lst.stop())
+    srv.close()

@@ -22,6 +22,7 @@ bytes, or is not a valid one.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass, field
 
@@ -164,7 +165,7 @@ def build_proxy_header(
     source_port: int,
     destination: str | Address,
     destination_port: int,
-    tlvs: list[TLV] | tuple[TLV, ...] = (),
+    tlvs: list[TLV | bytes] | tuple[TLV | bytes, ...] = (),
     *,
     protocol: int = PROTO_STREAM,
     crc32c: bool = False,
@@ -172,19 +173,34 @@ def build_proxy_header(
     """A PROXY command header for a TCP (or UDP) connection over IPv4 or IPv6.
 
     Both addresses must be of the same family (an IPv4 source with an IPv6 destination is
-    written as IPv6 with the IPv4 address mapped, as the specification suggests).
+    written as IPv6 with the IPv4 address mapped, as the specification suggests). A TLV may
+    be given pre-encoded as bytes (built once per endpoint, reused for every connection).
     """
-    src = ipaddress.ip_address(str(source))
-    dst = ipaddress.ip_address(str(destination))
-    if src.version != dst.version:
-        src = _as_v6(src)
-        dst = _as_v6(dst)
-    for port in (source_port, destination_port):
-        if not 0 <= int(port) <= 0xFFFF:
-            raise ProxyProtocolError(f"port {port} is out of range")
-    family = AF_INET if src.version == 4 else AF_INET6
-    addr = src.packed + dst.packed + struct.pack("!HH", source_port, destination_port)
+    src = _packed(source)
+    dst = _packed(destination)
+    if len(src) != len(dst):
+        src = src if len(src) == 16 else _V4_MAPPED + src
+        dst = dst if len(dst) == 16 else _V4_MAPPED + dst
+    if not (0 <= source_port <= 0xFFFF and 0 <= destination_port <= 0xFFFF):
+        raise ProxyProtocolError(f"port {source_port} or {destination_port} is out of range")
+    family = AF_INET if len(src) == 4 else AF_INET6
+    addr = src + dst + struct.pack("!HH", source_port, destination_port)
     return _assemble(CMD_PROXY, family, protocol, addr, tlvs, crc32c)
+
+
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+
+
+def _packed(a) -> bytes:
+    if isinstance(a, str):
+        try:
+            return socket.inet_pton(socket.AF_INET, a)
+        except OSError:
+            try:
+                return socket.inet_pton(socket.AF_INET6, a)
+            except OSError:
+                raise ProxyProtocolError(f"{a!r} is not an IP address") from None
+    return a.packed
 
 
 def build_local_header(tlvs: list[TLV] | tuple[TLV, ...] = ()) -> bytes:
@@ -192,12 +208,8 @@ def build_local_header(tlvs: list[TLV] | tuple[TLV, ...] = ()) -> bytes:
     return _assemble(CMD_LOCAL, AF_UNSPEC, PROTO_UNSPEC, b"", tlvs, False)
 
 
-def _as_v6(a):
-    return a if a.version == 6 else ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + a.packed)
-
-
 def _assemble(cmd: int, family: int, proto: int, addr: bytes, tlvs, crc32c: bool) -> bytes:
-    body = addr + b"".join(t.encode() for t in tlvs)
+    body = addr + b"".join(t if isinstance(t, bytes) else t.encode() for t in tlvs)
     if crc32c:
         body += struct.pack("!BH", PP2_TYPE_CRC32C, 4)
         total = len(body) + 4

@@ -394,17 +394,41 @@ class _Direction:
         return True
 
     def send_first(self, data: bytes) -> None:
-        """Queue bytes to go out before anything read from src (a PROXY header)."""
+        """Send bytes before anything read from src (a PROXY header).
+
+        When the client has already sent bytes (the usual case by the time the target
+        connection is up) they go out with the header in one ``sendmsg``; otherwise the
+        header goes alone at once, so that a server-speaks-first target is not kept waiting.
+        """
+        n = 0
+        eof = False
+        buf = self.buf
+        if buf is not None:
+            try:
+                n = self.src.recv_into(buf)
+                eof = n == 0
+            except BlockingIOError:
+                n = 0
+            except OSError as e:
+                self.flow._src_failed(self, e)
+                return
         try:
-            m = self.dst.send(data)
+            m = self.dst.sendmsg([data, buf[:n]]) if n else self.dst.send(data)
         except BlockingIOError:
             m = 0
         except OSError as e:
             self.flow._dst_failed(self, e)
             return
-        if m < len(data):
-            self.pending = memoryview(data)[m:]
+        self.nbytes += n
+        total = len(data) + n
+        if m < total:
+            rest = (data + bytes(buf[:n])) if n else data
+            self.pending = memoryview(rest)[m:]
+            if eof:
+                self.eof = True
             self._wait_writable()
+        elif eof:
+            self._eof()
         else:
             self.start_reading()
 
@@ -573,10 +597,14 @@ class Flow:
         self.t2c = cls(self, self.target_sock, self.client_sock, False, pool)
         self.state = Flow.RELAYING
         self.idle_since = lst._clock
+        c2t = self.c2t
         if self.proxy_header:
-            self.c2t.send_first(self.proxy_header)
+            c2t.send_first(self.proxy_header)
         else:
-            self.c2t.start_reading()
+            c2t.start_reading()
+            # The client has usually spoken by now: move its bytes without waiting for the
+            # next event-loop round (one EAGAIN when it has not).
+            c2t.on_readable()
         if self.state == Flow.RELAYING:
             self.t2c.start_reading()
 
