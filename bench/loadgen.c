@@ -206,10 +206,28 @@ struct conn {
     int got;
 };
 
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* Short connections leave TIME_WAIT entries keyed by (source, destination); from a single
+ * source address a few seconds at this rate fill the ephemeral port range and every
+ * connect() then searches it. Spreading the sources over 127.0.0.2-127.0.0.65 (port chosen
+ * at connect time) keeps the generator from measuring that search instead of the path. */
+static unsigned src_rr = 0;
+
 static int start_conn(int ep, struct conn *c, int port) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     c->state = 0;
     c->got = 0;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = loopback(0);
+    src.sin_addr.s_addr = htonl(0x7f000000u | (2 + (src_rr++ % 64)));
+    if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) {
+        close(c->fd);
+        return -1;
+    }
     struct sockaddr_in a = loopback(port);
     int r = connect(c->fd, (struct sockaddr *)&a, sizeof a);
     if (r < 0 && errno != EINPROGRESS) {
