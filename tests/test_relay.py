@@ -609,3 +609,43 @@ def test_proxy_header_then_client_bytes_in_order(lt, zero_copy):
     c.close()
     lt.run(lst.stop())
     srv.close()
+
+
+def test_only_loopback_targets_are_dialled(lt):
+    records = []
+    # a documentation address: must never be dialled from the host
+    lst = make_listener(lt, None, records, pick_target=lambda f: Target(("192.0.2.10", 443)))
+    with pytest.raises(ConnectionResetError):
+        c = socket.socket()
+        c.connect(lst.bound_address)
+        c.settimeout(3)
+        c.sendall(b"x")
+        c.recv(10)
+    c.close()
+    assert wait_for(lambda: records and records[-1].reason == relay.END_NO_TARGET)
+    assert records[-1].target is None
+    lt.run(lst.stop())
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_ipv6_loopback(lt):
+    try:
+        srv_sock = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("::1 is not available")
+    srv_addr = srv_sock.getsockname()[:2]
+
+    def serve():
+        c, _ = srv_sock.accept()
+        echo(c)
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    lst = EndpointListener(("::1", 0), pick_target=lambda f: Target(srv_addr))
+    lt.run(lst.start())
+    c = socket.create_connection(lst.bound_address, timeout=5)
+    c.sendall(b"six")
+    assert c.recv(10) == b"six"
+    c.close()
+    lt.run(lst.stop())
+    srv_sock.close()

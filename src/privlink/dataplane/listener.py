@@ -115,6 +115,10 @@ class ListenerStats:
     extra: dict = field(default_factory=dict)
 
 
+def _is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host == "::1" or host == "localhost"
+
+
 def estimate_packets(nbytes: int, control: int = 0) -> int:
     return (math.ceil(nbytes / MSS) if nbytes else 0) + control
 
@@ -148,6 +152,7 @@ class EndpointListener:
         max_expired: int = 100_000,
         backlog: int = 4096,
         reuse_port: bool = False,
+        loopback_only: bool = True,
         name: str | None = None,
     ):
         self.address = (address[0], int(address[1]))
@@ -167,6 +172,9 @@ class EndpointListener:
         self.max_expired = max_expired
         self.backlog = backlog
         self.reuse_port = reuse_port
+        # privlink's network rule: from the host's namespace only loopback is ever dialled
+        # (a target outside 127.0.0.0/8 and ::1 is refused: the client is reset)
+        self.loopback_only = loopback_only
         self.name = name or f"{self.address[0]}:{self.address[1]}"
         self.stats = ListenerStats()
         self.flows: dict[int, Flow] = {}
@@ -331,6 +339,14 @@ class EndpointListener:
             return
         if not isinstance(target, Target):
             target = Target(tuple(target))
+        if self.loopback_only and not _is_loopback(target.address[0]):
+            log.warning(
+                "%s: refusing to dial %s: not a loopback address", self.name, target.address
+            )
+            abort_socket(sock)
+            stats.elb_resets += 1
+            self._record_unconnected(flow, END_NO_TARGET)
+            return
         flow.target = target.address
         flow.tag = target.tag
         flow.proxy_header = target.proxy_header
