@@ -198,24 +198,16 @@ def run(opts) -> dict:
         lg = build_loadgen(workdir)
         servers = []
         try:
-            from .candidates import free_port
-
-            def server(mode: str) -> tuple:
-                port = free_port()
-                p = subprocess.Popen([lg, mode, str(port)], stdout=subprocess.DEVNULL)
-                servers.append(p)
-                wait_listening(("127.0.0.1", port))
-                return ("127.0.0.1", port), p.pid
-
-            sink, _ = server("sink")
             env = BenchEnv(
                 workdir=workdir,
                 loadgen=lg,
-                sink=sink,
+                sink=("127.0.0.1", 0),
                 echo=("127.0.0.1", 0),
                 fd_limit=fd_limit,
                 port_base=0,
+                servers=servers,
             )
+            env.sink, _ = env.start_server("sink")
             # Each candidate gets its own echo server port: short connections leave
             # TIME_WAIT entries keyed by the destination port, and a proxy that connects
             # to a port another candidate has just hammered pays for a long search of the
@@ -225,11 +217,11 @@ def run(opts) -> dict:
             echo_pid: dict = {}
             for f in factories:
                 c = f()
-                addr, pid = server("echo")
+                addr, pid = env.start_server("echo")
                 cenv = dataclasses.replace(env, echo=addr)
                 c.start(cenv)
                 c.bench_env = cenv
-                echo_pid[c.name] = pid
+                echo_pid[c.name] = getattr(c, "echo_server_pid", None) or pid
                 cands.append((f, c))
                 log(f"started {c.label}")
             for _, c in cands:

@@ -1,10 +1,17 @@
 """What the data-plane benchmark measures: a direct connection, HAProxy, privlink's relay.
 
-A candidate is started once with the addresses of the C sink and echo servers, and says
-where the load generators should connect for each (``bulk_addr``, ``echo_addr``) and which
-processes are the proxy (``pids``, for CPU and memory). More candidates (for example a
-full privlink endpoint, once the control plane is wired) plug in with ``--candidate
-NAME=module:factory``; ``factory(env)`` returns an object with the same methods.
+A candidate is started once (``start(env)``) with the addresses of the C sink and echo
+servers (``env.sink``, ``env.echo``: every candidate has its own echo server), and says
+where the load generators should connect (``bulk_addr``, ``echo_addr``) and which
+processes are the proxy (``bulk_pids()``/``echo_pids()``, for CPU and memory).
+
+More candidates plug in with ``--candidate NAME=module:factory``: ``factory()`` returns an
+unstarted object with the same attributes and methods (subclass :class:`Candidate`). A full
+privlink endpoint candidate would start a privlink server, create the VPCs, NLB, target
+group and endpoint with boto3, and run its targets with
+``env.start_server("sink"|"echo", "127.x.y.z")`` at the targets' realm addresses (it then
+sets ``echo_server_pid`` to the pid that call returned, so that latency runs pin the right
+server). It is started afresh for each memory measurement.
 """
 
 from __future__ import annotations
@@ -26,13 +33,23 @@ class BenchEnv:
     echo: tuple  # (host, port) of the C echo server (conn/s, latency, idle flows)
     fd_limit: int
     port_base: int
+    servers: list | None = None  # processes the bench stops at the end
+
+    def start_server(self, mode: str, host: str = "127.0.0.1", port: int = 0) -> tuple:
+        """Start a C "sink" or "echo" server at host (127.0.0.0/8); ((host, port), pid)."""
+        port = port or free_port(host)
+        p = subprocess.Popen([self.loadgen, mode, str(port), host], stdout=subprocess.DEVNULL)
+        if self.servers is not None:
+            self.servers.append(p)
+        wait_listening((host, port))
+        return (host, port), p.pid
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     import socket
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 

@@ -1,8 +1,9 @@
 /* privlink bench load generator and servers (loopback only; compiled by bench at run time).
  *
- *   loadgen sink PORT                      servers: each connection is read to EOF, then the
+ *   loadgen sink PORT [HOST]               servers (HOST in 127.0.0.0/8, default 127.0.0.1):
+ *                                          each connection is read to EOF, then the
  *                                          byte count is written back (8 bytes, big-endian)
- *   loadgen echo PORT                      epoll echo server (many connections)
+ *   loadgen echo PORT [HOST]               epoll echo server (many connections)
  *   loadgen bulk PORT BYTES                one stream of BYTES; prints "bytes confirmed seconds"
  *   loadgen connrate PORT CONC SECONDS MAX short connections: connect, 100 B each way, close;
  *                                          prints "completed errors seconds"
@@ -56,11 +57,17 @@ static struct sockaddr_in loopback(int port) {
     return a;
 }
 
+static const char *listen_host = "127.0.0.1"; /* servers: any 127.0.0.0/8 address */
+
 static int listen_on(int port) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = loopback(port);
+    if (inet_pton(AF_INET, listen_host, &a.sin_addr) != 1 || (ntohl(a.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "servers listen on 127.0.0.0/8 only, not %s\n", listen_host);
+        exit(2);
+    }
     if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
     if (listen(s, 4096) < 0) die("listen");
     return s;
@@ -368,6 +375,7 @@ int main(int argc, char **argv) {
     }
     const char *mode = argv[1];
     int port = atoi(argv[2]);
+    if ((!strcmp(mode, "sink") || !strcmp(mode, "echo")) && argc > 3) listen_host = argv[3];
     if (!strcmp(mode, "sink")) return run_sink(port);
     if (!strcmp(mode, "echo")) return run_echo(port);
     if (!strcmp(mode, "bulk") && argc > 3) return run_bulk(port, strtoull(argv[3], 0, 10));
