@@ -148,9 +148,9 @@ def measure_idle_memory(env, factory, flows: int) -> tuple[float, int]:
     cand.start(env)
     try:
         wait_listening(cand.echo_addr)
-        pid = cand.echo_pids()[0]
+        pids = cand.echo_pids()
         time.sleep(0.2)
-        before = rss_kb(pid)
+        before = sum(rss_kb(pid) for pid in pids)
         p = subprocess.Popen(
             [env.loadgen, "idle", str(cand.echo_addr[1]), str(flows)],
             stdin=subprocess.PIPE,
@@ -161,7 +161,7 @@ def measure_idle_memory(env, factory, flows: int) -> tuple[float, int]:
             line = p.stdout.readline().split()
             held = int(line[1]) if len(line) == 2 else 0
             time.sleep(0.5)
-            after = rss_kb(pid)
+            after = sum(rss_kb(pid) for pid in pids)
         finally:
             p.stdin.close()
             p.wait(60)

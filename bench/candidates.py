@@ -159,9 +159,14 @@ class PrivlinkRelay(Candidate):
     """privlink's EndpointListener in its own process (bench/relayproc.py), one listener per
     destination, trivial allow policy, fixed target, flow records aggregated."""
 
-    def __init__(self, ppv2: bool = False, mode: str = "auto"):
-        self.ppv2, self.mode = ppv2, mode
-        self.name = "privlink" + ("-ppv2" if ppv2 else "") + ("" if mode == "auto" else f"-{mode}")
+    def __init__(self, ppv2: bool = False, mode: str = "auto", processes: int = 1):
+        self.ppv2, self.mode, self.processes = ppv2, mode, processes
+        self.name = (
+            "privlink"
+            + ("-ppv2" if ppv2 else "")
+            + ("" if mode == "auto" else f"-{mode}")
+            + (f"-x{processes}" if processes > 1 else "")
+        )
         self.label = (
             "privlink relay"
             + (" PPv2" if ppv2 else "")
@@ -170,11 +175,19 @@ class PrivlinkRelay(Candidate):
                 "splice": " (splice only)",
                 "copy": " (copy only)",
             }[mode]
+            + (f" ×{processes} processes (SO_REUSEPORT)" if processes > 1 else "")
         )
         self.procs: list[subprocess.Popen] = []
+        self.bulk_procs: list[subprocess.Popen] = []
+        self.echo_procs: list[subprocess.Popen] = []
 
-    def _spawn(self, target: tuple) -> tuple:
+    def _spawn_all(self, target: tuple, into: list) -> tuple:
         port = free_port()
+        for _ in range(self.processes):
+            into.append(self._spawn(target, port))
+        return ("127.0.0.1", port)
+
+    def _spawn(self, target: tuple, port: int) -> subprocess.Popen:
         args = [
             sys.executable,
             "-m",
@@ -188,9 +201,11 @@ class PrivlinkRelay(Candidate):
             args.append("--ppv2")
         if self.mode != "auto":
             args.append(f"--{self.mode}")
+        if self.processes > 1:
+            args.append("--reuse-port")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "src"), ROOT])
-        errlog = os.path.join(self.workdir, f"{self.name}-{port}.stderr")
+        errlog = os.path.join(self.workdir, f"{self.name}-{port}-{len(self.procs)}.stderr")
         with open(errlog, "wb") as err:  # a file, never a pipe nobody reads
             p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT)
         line = p.stdout.readline().decode()
@@ -199,24 +214,24 @@ class PrivlinkRelay(Candidate):
             with open(errlog) as f:
                 raise RuntimeError(f"{self.label} did not start: {f.read().strip()}")
         self.procs.append(p)
-        return ("127.0.0.1", port)
+        return p
 
     def start(self, env: BenchEnv) -> None:
         self.workdir = env.workdir
         # One process serves one listener, as one privlink server would serve one endpoint
         # port; the bulk and echo listeners are separate processes so that each figure
         # measures one listener and the memory figure counts one process.
-        self.bulk_addr = self._spawn(env.sink)
-        self.echo_addr = self._spawn(env.echo)
+        self.bulk_addr = self._spawn_all(env.sink, self.bulk_procs)
+        self.echo_addr = self._spawn_all(env.echo, self.echo_procs)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
     def bulk_pids(self) -> list[int]:
-        return [self.procs[0].pid]
+        return [p.pid for p in self.bulk_procs]
 
     def echo_pids(self) -> list[int]:
-        return [self.procs[1].pid]
+        return [p.pid for p in self.echo_procs]
 
     def stop(self) -> None:
         for p in self.procs:
@@ -228,7 +243,7 @@ class PrivlinkRelay(Candidate):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
-        self.procs = []
+        self.procs, self.bulk_procs, self.echo_procs = [], [], []
 
 
 def default_factories() -> list:
@@ -241,6 +256,9 @@ def default_factories() -> list:
         lambda: PrivlinkRelay(ppv2=True),
         lambda: PrivlinkRelay(mode="splice"),
         lambda: PrivlinkRelay(mode="copy"),
+        # not the integrated design (one server process): how far spreading flows over
+        # processes would go
+        lambda: PrivlinkRelay(processes=2),
     ]
 
 
