@@ -1,0 +1,477 @@
+"""privlink data-plane benchmark: direct vs HAProxy vs privlink's relay, side by side.
+
+    python -m bench            # full run (≥ 2 GiB bulk streams, 10,000 idle flows), ~6 min
+    python -m bench --quick    # a smaller run for developers, < 2 minutes
+
+Loopback only. Every loop is bounded in count and time. The load generators and the
+target servers are C (bench/loadgen.c, compiled with the machine's gcc into a temp dir)
+so that the baseline measures the kernel, not the generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from .candidates import BenchEnv, default_factories, load_factory, wait_listening
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+FULL = dict(reps=5, bulk_bytes=2 << 30, conn_seconds=3.0, pings=20000, idle=(1000, 10000))
+QUICK = dict(reps=5, bulk_bytes=256 << 20, conn_seconds=0.5, pings=3000, idle=(1000, 2000))
+
+LATENCY_SLICES = 4
+
+METRICS = [
+    # key, row label, unit, better ("hi"/"lo"), ratio baseline
+    ("bulk", "bulk", "Gbit/s", "hi", "direct"),
+    ("conn", "conn/s", "conn/s", "hi", "direct"),
+    ("p50", "p50", "µs", "lo", "direct"),
+    ("p99", "p99", "µs", "lo", "direct"),
+    ("added_p50", "added p50", "µs", "lo", None),
+    ("cpu_gb", "CPU per GB", "s", "lo", "haproxy"),
+    ("cpu_kconn", "CPU per 1,000 conns", "s", "lo", "haproxy"),
+    ("mem_small", "memory per idle flow @{small}", "kB", "lo", "haproxy"),
+    ("mem_large", "memory per idle flow @{large}", "kB", "lo", "haproxy"),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- helpers
+def build_loadgen(workdir: str) -> str:
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        raise SystemExit("bench needs a C compiler (gcc) to build its load generator")
+    out = os.path.join(workdir, "loadgen")
+    subprocess.run([cc, "-O2", "-pthread", "-o", out, os.path.join(HERE, "loadgen.c")], check=True)
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime, all threads
+    return total / CLK_TCK
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def set_affinity(pid: int, cpus: set[int]) -> None:
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
+
+
+def loadgen(env: BenchEnv, *args, timeout: float = 120.0, pin: bool = False) -> list[str]:
+    pre = (lambda: os.sched_setaffinity(0, {0})) if pin else None
+    r = subprocess.run(
+        [env.loadgen, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=pre,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"loadgen {' '.join(map(str, args))}: {r.stderr.strip()}")
+    return r.stdout.split()
+
+
+# --------------------------------------------------------------------------- figures
+def measure_bulk(env, cand, nbytes) -> dict:
+    pids = cand.bulk_pids()
+    c0 = cpu_seconds(pids)
+    sent, confirmed, secs = loadgen(env, "bulk", cand.bulk_addr[1], nbytes, timeout=300)
+    c1 = cpu_seconds(pids)
+    sent, confirmed, secs = int(sent), int(confirmed), float(secs)
+    if confirmed != sent:
+        raise RuntimeError(f"{cand.name}: the sink confirmed {confirmed} of {sent} bytes")
+    out = {"bulk": sent * 8 / secs / 1e9}
+    if pids:
+        out["cpu_gb"] = (c1 - c0) / (sent / 1e9)
+    return out
+
+
+def measure_conn(env, cand, seconds) -> dict:
+    pids = cand.echo_pids()
+    c0 = cpu_seconds(pids)
+    done, errors, secs = loadgen(
+        env, "connrate", cand.echo_addr[1], 50, seconds, 10_000_000, timeout=seconds + 60
+    )
+    c1 = cpu_seconds(pids)
+    done, errors, secs = int(done), int(errors), float(secs)
+    out = {"conn": done / secs, "conn_errors": errors}
+    if pids and done:
+        out["cpu_kconn"] = (c1 - c0) / (done / 1000)
+    return out
+
+
+def measure_latency(env, cand, count, echo_pid) -> dict:
+    everyone = set(range(os.cpu_count() or 1))
+    pids = [echo_pid, *cand.echo_pids()]
+    for p in pids:
+        set_affinity(p, {0})
+    try:
+        p50, p99, _mean = loadgen(env, "pingpong", cand.echo_addr[1], count, pin=True, timeout=120)
+    finally:
+        for p in pids:
+            set_affinity(p, everyone)
+    return {"p50": int(p50) / 1000, "p99": int(p99) / 1000}
+
+
+def measure_idle_memory(env, factory, flows: int) -> tuple[float, int]:
+    """kB of proxy RSS per idle flow, on a fresh proxy instance; returns (kB, flows held)."""
+    cand = factory()
+    cand.start(env)
+    try:
+        wait_listening(cand.echo_addr)
+        pids = cand.echo_pids()
+        time.sleep(0.2)
+        before = sum(rss_kb(pid) for pid in pids)
+        p = subprocess.Popen(
+            [env.loadgen, "idle", str(cand.echo_addr[1]), str(flows)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            line = p.stdout.readline().split()
+            held = int(line[1]) if len(line) == 2 else 0
+            time.sleep(0.5)
+            after = sum(rss_kb(pid) for pid in pids)
+        finally:
+            p.stdin.close()
+            p.wait(60)
+        return ((after - before) / held if held else float("nan")), held
+    finally:
+        cand.stop()
+
+
+# --------------------------------------------------------------------------- run
+def run(opts) -> dict:
+    cfg = dict(QUICK if opts.quick else FULL)
+    if opts.reps:
+        cfg["reps"] = opts.reps
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    fd_limit = hard
+    # a proxy holds two sockets per flow, plus its own descriptors
+    small, large = cfg["idle"]
+    large_cap = max(100, (fd_limit - 300) // 2)
+    if large > large_cap:
+        log(f"RLIMIT_NOFILE hard limit is {fd_limit}: idle flows capped at {large_cap}")
+        large = large_cap
+    small = min(small, large)
+    factories = default_factories()
+    for spec in opts.candidate or []:
+        factories.append(load_factory(spec))
+    if opts.only:
+        keep = set(opts.only.split(","))
+        factories = [f for f in factories if f().name in keep or f().name == "direct"]
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="privlink-bench-") as workdir:
+        lg = build_loadgen(workdir)
+        servers = []
+        try:
+            env = BenchEnv(
+                workdir=workdir,
+                loadgen=lg,
+                sink=("127.0.0.1", 0),
+                echo=("127.0.0.1", 0),
+                fd_limit=fd_limit,
+                port_base=0,
+                servers=servers,
+            )
+            env.sink, _ = env.start_server("sink")
+            # Each candidate gets its own echo server port: short connections leave
+            # TIME_WAIT entries keyed by the destination port, and a proxy that connects
+            # to a port another candidate has just hammered pays for a long search of the
+            # ephemeral port space (the first proxy measured after "direct" was 10-20×
+            # slower before this).
+            cands = []
+            echo_pid: dict = {}
+            for f in factories:
+                c = f()
+                addr, pid = env.start_server("echo")
+                cenv = dataclasses.replace(env, echo=addr)
+                c.start(cenv)
+                c.bench_env = cenv
+                echo_pid[c.name] = getattr(c, "echo_server_pid", None) or pid
+                cands.append((f, c))
+                log(f"started {c.label}")
+            for _, c in cands:
+                results[c.name] = {"label": c.label, "proxied": c.proxied, "runs": []}
+            t0 = time.time()
+            for rep in range(cfg["reps"]):
+                proxies = [c for _, c in cands if c.proxied]
+                direct = next(c for _, c in cands if not c.proxied)
+                k = rep % len(proxies)
+                order = proxies[k:] + proxies[:k]
+                runs = {c.name: {} for _, c in cands}
+                # bulk and conn/s: the direct baseline runs first and last in each round and
+                # counts as the mean of the two, so that a slow drift of the (shared) machine
+                # between the start and the end of a round does not bias the ratios
+                for measure, arg in (
+                    (measure_bulk, cfg["bulk_bytes"]),
+                    (measure_conn, cfg["conn_seconds"]),
+                ):
+                    first = measure(env, direct, arg)
+                    for c in order:
+                        runs[c.name].update(measure(env, c, arg))
+                    last = measure(env, direct, arg)
+                    for key in first:
+                        runs["direct"][key] = (first[key] + last[key]) / 2
+                # latency: several short slices, round robin, median of the slices per
+                # candidate (pinned latency on these VMs switches between two levels)
+                slices: dict = {c.name: [] for _, c in cands}
+                for _ in range(LATENCY_SLICES):
+                    for c in [direct, *order]:
+                        slices[c.name].append(
+                            measure_latency(
+                                env, c, cfg["pings"] // LATENCY_SLICES, echo_pid[c.name]
+                            )
+                        )
+                for name, got in slices.items():
+                    runs[name]["p50"] = statistics.median(g["p50"] for g in got)
+                    runs[name]["p99"] = statistics.median(g["p99"] for g in got)
+                for f, c in cands:
+                    if not c.proxied or c not in order:
+                        continue
+                    kb, n = measure_idle_memory(c.bench_env, f, small)
+                    runs[c.name]["mem_small"] = kb
+                    runs[c.name]["mem_small_flows"] = n
+                    kb, n = measure_idle_memory(c.bench_env, f, large)
+                    runs[c.name]["mem_large"] = kb
+                    runs[c.name]["mem_large_flows"] = n
+                d = runs["direct"]
+                for name, r in runs.items():
+                    if "p50" in r:
+                        r["added_p50"] = r["p50"] - d["p50"]
+                    results[name]["runs"].append(r)
+                log(
+                    f"repetition {rep + 1}/{cfg['reps']} done ({time.time() - t0:.0f} s): "
+                    + ", ".join(
+                        f"{n} {r['bulk']:.1f} Gbit/s {r['conn']:.0f} conn/s p50 {r['p50']:.1f} µs"
+                        for n, r in runs.items()
+                    )
+                )
+        finally:
+            for _, c in locals().get("cands", []):
+                c.stop()
+            for p in servers:
+                p.kill()
+                p.wait()
+    return {
+        "config": {**cfg, "idle": [small, large], "fd_limit": fd_limit},
+        "machine": machine(),
+        "results": results,
+    }
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    hap = ""
+    if shutil.which("haproxy"):
+        hap = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.split("\n")[
+            0
+        ]
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "haproxy": hap,
+        "load_at_end": os.getloadavg(),
+    }
+
+
+# --------------------------------------------------------------------------- report
+def summarize(data: dict) -> list[dict]:
+    res = data["results"]
+    small, large = data["config"]["idle"]
+    rows = []
+    for key, label, unit, better, base in METRICS:
+        label = label.format(small=f"{small:,}", large=f"{large:,}")
+        row = {"key": key, "label": label, "unit": unit, "better": better, "cells": {}}
+        for name, r in res.items():
+            vals = [run[key] for run in r["runs"] if key in run]
+            if not vals:
+                continue
+            cell = {"median": statistics.median(vals)}
+            if base and base in res:
+                ratios = [
+                    run[key] / b[key]
+                    for run, b in zip(r["runs"], res[base]["runs"], strict=False)
+                    if key in run and key in b and b[key]
+                ]
+                if ratios:
+                    cell["ratio"] = statistics.median(ratios)
+            row["cells"][name] = cell
+        rows.append(row)
+    return rows
+
+
+def fmt(v: float, unit: str) -> str:
+    if unit in ("conn/s",):
+        return f"{v:,.0f}"
+    if unit == "s":
+        return f"{v:.3f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.1f}"
+
+
+def table(data: dict) -> str:
+    rows = summarize(data)
+    names = list(data["results"])
+    labels = [data["results"][n]["label"] for n in names]
+    out = ["| figure | " + " | ".join(labels) + " |", "|---" * (len(names) + 1) + "|"]
+    for row in rows:
+        cells = []
+        for n in names:
+            c = row["cells"].get(n)
+            if not c:
+                cells.append("—")
+                continue
+            s = f"{fmt(c['median'], row['unit'])}"
+            if "ratio" in c:
+                s += f" ({c['ratio']:.2f}×)"
+            cells.append(s)
+        out.append(f"| {row['label']} ({row['unit']}) | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def paired_ratio(data: dict, key: str, name: str, base: str) -> float | None:
+    """Median over repetitions of name's figure / base's figure in the same repetition."""
+    res = data["results"]
+    if name not in res or base not in res:
+        return None
+    ratios = [
+        a[key] / b[key]
+        for a, b in zip(res[name]["runs"], res[base]["runs"], strict=False)
+        if key in a and key in b and b[key]
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def verdicts(data: dict) -> list[str]:
+    """The data-plane targets, checked against the medians (privlink relay, splice)."""
+    rows = {r["key"]: r["cells"] for r in summarize(data)}
+    out = []
+
+    def cell(key, name):
+        return rows.get(key, {}).get(name)
+
+    for name in [n for n in data["results"] if n.startswith("privlink")]:
+        label = data["results"][name]["label"]
+        b = cell("bulk", name)
+        vs_hap = paired_ratio(data, "bulk", name, "haproxy")
+        if b and vs_hap is not None:
+            ok = vs_hap >= 1.0 and b.get("ratio", 0) >= 0.7
+            out.append(
+                f"{label}: bulk {b['ratio']:.2f}× direct, {vs_hap:.2f}× HAProxy tuned"
+                f" (target ≥ 1.00× HAProxy and ≥ 0.70× direct): {'met' if ok else 'MISSED'}"
+            )
+        c = cell("conn", name)
+        if c:
+            out.append(
+                f"{label}: conn/s {c['ratio']:.2f}× direct (target ≥ 0.80×):"
+                f" {'met' if c['ratio'] >= 0.8 else 'MISSED by %.0f%%' % ((0.8 - c['ratio']) / 0.8 * 100)}"
+            )
+        a, ha = cell("added_p50", name), cell("added_p50", "haproxy")
+        if a and ha:
+            d = a["median"] - ha["median"]
+            out.append(
+                f"{label}: added p50 {a['median']:.1f} µs vs HAProxy's {ha['median']:.1f} µs"
+                f" (target ≤ +5 µs): {'met' if d <= 5 else 'MISSED by %.1f µs' % (d - 5)}"
+            )
+        for key in ("mem_small", "mem_large"):
+            m = cell(key, name)
+            if m:
+                out.append(
+                    f"{label}: {m['median']:.1f} kB per idle flow ({key})"
+                    f" (target ≤ 50 kB): {'met' if m['median'] <= 50 else 'MISSED'}"
+                )
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smaller sizes, < 2 minutes")
+    p.add_argument("--reps", type=int, help="repetitions (default 5)")
+    p.add_argument("--only", help="comma-separated candidate names (direct is always kept)")
+    p.add_argument(
+        "--candidate",
+        action="append",
+        metavar="NAME=module:factory",
+        help="add a candidate (e.g. a full privlink endpoint); see bench/candidates.py",
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the raw results here")
+    opts = p.parse_args(argv)
+    if opts.reps is not None and not 1 <= opts.reps <= 50:
+        p.error("--reps must be between 1 and 50")
+    if not shutil.which("haproxy"):
+        log("haproxy is not installed (Debian: apt-get install haproxy); HAProxy rows are skipped")
+    data = run(opts)
+    print(
+        f"privlink data-plane benchmark — medians of {data['config']['reps']} interleaved repetitions"
+    )
+    m = data["machine"]
+    print(
+        f"machine: {m['cpus']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, {m['haproxy']}"
+    )
+    c = data["config"]
+    print(
+        f"bulk {c['bulk_bytes'] / 2**30:.2f} GiB per stream; conn/s 50 concurrent for"
+        f" {c['conn_seconds']} s; latency {c['pings']} × 64 B pinned to CPU 0;"
+        f" idle flows {c['idle'][0]:,} and {c['idle'][1]:,}"
+    )
+    print(
+        "ratios: bulk/conn/p50/p99 to direct in the same repetition; CPU and memory to HAProxy tuned"
+    )
+    print()
+    print(table(data))
+    print()
+    for line in verdicts(data):
+        print(line)
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump(data, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
