@@ -26,6 +26,10 @@ def build_components(settings: Settings) -> list:
         from .health import HealthChecker
 
         components.append(HealthChecker())  # after the realm: probes dial realm addresses
+    if settings.dataplane_enabled:
+        from .dataplane.component import DataPlane
+
+        components.append(DataPlane(settings))  # after the realm and the metrics sink
     if settings.dns_enabled:
         from .dns.component import DnsComponent
         from .dns.storesource import StoreViewSource

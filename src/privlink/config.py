@@ -100,6 +100,9 @@ class Settings:
     timing: Timing = field(default_factory=Timing)
     shuffle_availability_zones: bool = True
     realm: str = "userspace"
+    # the loopback blocks (127.<block>.0.0/16) this server gives to VPCs; two privlink servers
+    # running at once on one machine need disjoint ranges
+    realm_blocks: tuple[int, int] = (1, 254)
     dns_port: int | None = None  # None: 53 when permitted, else a free high port
     dns_enabled: bool = True
     dns_public_address: str = "127.0.2.53"  # where the public view answers (loopback)
@@ -143,7 +146,7 @@ def _merge(obj, data: dict, where: str):
                 raise ConfigError(
                     f"{where}.{key} must be {_KIND_NAMES.get(type(current), 'a ' + type(current).__name__)}"
                 )
-            setattr(obj, key, value)
+            setattr(obj, key, tuple(value) if isinstance(current, tuple) else value)
 
 
 _KIND_NAMES = {
@@ -162,6 +165,8 @@ def _same_kind(current, value) -> bool:
         return isinstance(current, bool) and isinstance(value, bool)
     if isinstance(current, float):
         return isinstance(value, int | float)
+    if isinstance(current, tuple):
+        return isinstance(value, list | tuple) and len(value) == len(current)
     return isinstance(value, type(current))
 
 
@@ -197,6 +202,9 @@ def load_settings(path: str | None = None, **overrides) -> Settings:
         raise ConfigError(f"default_account must be 12 digits, not '{s.default_account}'")
     if s.dns_port is not None and not 0 <= s.dns_port <= 65535:
         raise ConfigError(f"dns_port must be between 0 and 65535, not {s.dns_port}")
+    lo, hi = s.realm_blocks
+    if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 254):
+        raise ConfigError("realm_blocks must be two whole numbers, 1 <= first <= last <= 254")
     if s.durability not in ("normal", "full"):
         raise ConfigError("durability must be 'normal' or 'full'")
     for name in ("port", "dns_port"):

@@ -350,9 +350,11 @@ class Lab:
                 go,
             )
         except LabFailure as e:
-            if "healthy" in str(e):
+            if "is unhealthy" in str(e) or "to be healthy" in str(e):
+                detail = str(e).split("failed: ", 1)[-1]
                 raise LabFailure(
-                    f"step 2 (target health) failed: the target {TARGET_IP}:{PORT} never became healthy — is the target process running at its address? ({e})"
+                    f"step 2 (target health) failed: the target {detail} — nothing answers the "
+                    "health checks at its address; is the target process running?"
                 ) from None
             raise
 
@@ -672,13 +674,19 @@ class Lab:
             if status != 200:
                 raise LabFailure(f"HTTP {status}")
             info = json.loads(body)
-            pp = info.get("proxy_v2") or {}
-            src = pp.get("source")
-            vpce = pp.get("vpce_id")
+            pp = info.get("proxy_protocol") or {}
+            if not pp:
+                raise LabFailure(
+                    "the target got no PROXY v2 header although the target group enables it"
+                )
+            src = pp["source"]
+            if pp.get("aws_vpce_id") != self.ids["ep"]:
+                raise LabFailure(
+                    f"the PROXY v2 header names endpoint {pp.get('aws_vpce_id')}, not {self.ids['ep']}"
+                )
             return (
-                f"HTTP 200 from the target; PROXY v2: client {src}, endpoint {vpce}"
-                if pp
-                else "HTTP 200 from the target"
+                f"HTTP 200 from the target; its PROXY v2 header says client {src['address']}:{src['port']} "
+                f"(the consumer VPC address of this machine's client), endpoint {pp['aws_vpce_id']}"
             )
 
         self.step(
@@ -861,7 +869,17 @@ def _active(lb: dict):
 def _healthy(descs: list[dict]):
     if descs and all(d["TargetHealth"]["State"] == "healthy" for d in descs):
         return "healthy"
+    for d in descs:
+        h = d["TargetHealth"]
+        if h["State"] == "unhealthy":
+            raise TargetUnhealthy(
+                f"{d['Target']['Id']}:{d['Target'].get('Port', PORT)} is unhealthy ({h.get('Reason')})"
+            )
     return None
+
+
+class TargetUnhealthy(LabFailure):
+    pass
 
 
 def _available_service(cfg: dict):

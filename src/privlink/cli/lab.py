@@ -71,8 +71,12 @@ def lab_settings():
 
 
 def run(args) -> int:
+    import logging
+
     from ..lab import Lab
 
+    # the walk-through is the output; privlink's own log speaks only of real failures
+    logging.basicConfig(level=logging.ERROR, format="privlink: %(message)s")
     if args.timeout <= 0:
         raise CliError("--timeout must be a positive number of seconds")
     embedded = None

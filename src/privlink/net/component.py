@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..api.http import ExtensionError
-from .realm import RealmError, UserspaceRealm
+from .realm import HostBlockClaims, RealmError, UserspaceRealm
+
+log = logging.getLogger("privlink.realm")
 
 
 class RealmComponent:
@@ -12,16 +16,34 @@ class RealmComponent:
 
     def __init__(self):
         self.realm: UserspaceRealm | None = None
+        self.claims = HostBlockClaims()
+        self.conflicts: list[str] = []
 
     async def start(self, app) -> None:
+        from ..state.ec2 import Vpc
+
         self.realm = UserspaceRealm(app.store)
         app.runtime.hooks["realm"] = self.realm
+        app.runtime.hooks["realm_claims"] = self.claims
+        for vpc in app.store.all(Vpc):
+            if not self.claims.claim(vpc.realm_block):
+                self.conflicts.append(vpc.id)
+                log.warning(
+                    "the loopback block 127.%d.0.0/16 of %s is held by another privlink on this "
+                    "machine; its addresses will collide",
+                    vpc.realm_block,
+                    vpc.id,
+                )
         app.http.add_extension("GET", "addr", self._addr)
 
     async def stop(self) -> None:
-        pass
+        self.claims.release_all()
 
     def banner(self) -> list[str]:
+        if self.conflicts:
+            return [
+                f"realm: {len(self.conflicts)} VPC blocks are held by another privlink on this machine"
+            ]
         return []
 
     def _addr(self, req) -> dict:

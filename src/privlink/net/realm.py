@@ -66,9 +66,9 @@ def block_of(host_ip: str) -> int | None:
     return block if FIRST_BLOCK <= block <= LAST_BLOCK else None
 
 
-def free_block(used: Iterable[int]) -> int | None:
+def free_block(used: Iterable[int], first: int = FIRST_BLOCK, last: int = LAST_BLOCK) -> int | None:
     taken = set(used)
-    for b in range(FIRST_BLOCK, LAST_BLOCK + 1):
+    for b in range(max(first, FIRST_BLOCK), min(last, LAST_BLOCK) + 1):
         if b not in taken:
             return b
     return None
@@ -109,3 +109,60 @@ class UserspaceRealm:
                 except RealmError:
                     return None
         return None
+
+
+class HostBlockClaims:
+    """The realm blocks this privlink holds on this machine.
+
+    Loopback addresses are shared by every process on the machine, so two privlink servers
+    running at once (``privlink up`` and ``privlink lab``, or parallel test runs) must not give
+    their VPCs the same block. Each block a server uses is claimed with an exclusive lock on a
+    file in a shared directory; the lock goes with the process, so a crashed server frees its
+    blocks."""
+
+    def __init__(self, directory: str | None = None):
+        import os
+        import tempfile
+
+        self.dir = directory or os.path.join(tempfile.gettempdir(), "privlink-realm")
+        self._held: dict[int, int] = {}
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            os.chmod(self.dir, 0o1777)
+        except OSError:
+            pass
+
+    def claim(self, block: int) -> bool:
+        """Take ``block`` for this process; False if another process holds it."""
+        import fcntl
+        import os
+
+        if block in self._held:
+            return True
+        path = os.path.join(self.dir, f"block-{block}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            return True  # no shared directory to coordinate through: trust the store alone
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._held[block] = fd
+        return True
+
+    def release(self, block: int) -> None:
+        import os
+
+        fd = self._held.pop(block, None)
+        if fd is not None:
+            os.close(fd)
+
+    def release_all(self) -> None:
+        for block in list(self._held):
+            self.release(block)
+
+    @property
+    def held(self) -> set[int]:
+        return set(self._held)

@@ -145,3 +145,36 @@ class NetworkAcl(Resource):
     entries: list[NetworkAclEntry] = field(default_factory=list)
     associations: dict[str, str] = field(default_factory=dict)  # association id -> subnet id
     tags: dict[str, str] = field(default_factory=dict)
+
+
+def _port_matches(rule: SecurityGroupRule, protocol: str, port: int) -> bool:
+    if rule.ip_protocol == "-1":
+        return True
+    if rule.ip_protocol != protocol:
+        return False
+    if rule.from_port is None or rule.to_port is None:
+        return True  # protocols without ports
+    return rule.from_port <= port <= rule.to_port
+
+
+def ingress_allows(
+    groups: list[SecurityGroup], protocol: str, port: int, source_ip: str, source_groups: set[str]
+) -> bool:
+    """Do these security groups let a connection in? (Security groups are stateful: the
+    reply traffic of an allowed connection needs no rule.) ``protocol`` is ``tcp``/``udp``;
+    ``source_groups`` are the groups of the source's own network interface, for rules that
+    reference a group. Prefix-list rules match nothing (privlink holds no prefix lists)."""
+    import ipaddress
+
+    src = ipaddress.ip_address(source_ip)
+    for g in groups:
+        for r in g.ingress:
+            if not _port_matches(r, protocol, port):
+                continue
+            if r.cidr_ipv4 and src.version == 4 and src in ipaddress.ip_network(r.cidr_ipv4):
+                return True
+            if r.cidr_ipv6 and src.version == 6 and src in ipaddress.ip_network(r.cidr_ipv6):
+                return True
+            if r.referenced_group_id and r.referenced_group_id in source_groups:
+                return True
+    return False

@@ -112,11 +112,19 @@ def create_vpc(ctx: RequestContext, params: dict) -> dict:
     mine = list(ctx.tx.owned(Vpc, ctx.account, ctx.region))
     if len(mine) >= ctx.settings.quotas.vpcs_per_region:
         raise AwsError("VpcLimitExceeded", "The maximum number of VPCs has been reached.")
-    block = free_block(v.realm_block for v in ctx.tx.all(Vpc))
+    first, last = ctx.settings.realm_blocks
+    used = {v.realm_block for v in ctx.tx.all(Vpc)}
+    claims = ctx.runtime.hooks.get("realm_claims")
+    block = None
+    while True:
+        block = free_block(used, first, last)
+        if block is None or claims is None or claims.claim(block):
+            break
+        used.add(block)  # another privlink on this machine holds it
     if block is None:
         raise AwsError(
             "VpcLimitExceeded",
-            "The maximum number of VPCs has been reached (privlink's address realm holds 254 VPCs).",
+            "The maximum number of VPCs has been reached (privlink's address realm has no free block left).",
         )
     vpc_id = new_id("vpc-")
     sg = _default_group(ctx, vpc_id)
@@ -221,6 +229,9 @@ def delete_vpc(ctx: RequestContext, params: dict) -> dict:
             if o.vpc_id == vpc.id:
                 ctx.tx.delete(o)
     ctx.tx.delete(vpc)
+    claims = ctx.runtime.hooks.get("realm_claims")
+    if claims is not None:
+        ctx.tx.after_commit(lambda: claims.release(vpc.realm_block))
     return {}
 
 

@@ -1,0 +1,547 @@
+"""The data plane of ``privlink up``: real TCP through interface endpoints.
+
+Reconciled from the store's change feed: one :class:`EndpointListener` per (endpoint ENI,
+service listener port) while the endpoint is ``available``, at the ENI's realm address. A
+flow, hop by hop (DESIGN.md):
+
+1. the client's address maps to its VPC address (a client with no source address of its own
+   — 127.0.0.x, outside every VPC block — counts as a client in the endpoint's VPC at the
+   highest usable address of the ENI's subnet, e.g. 10.10.1.254 in a /24; a client of
+   another VPC has no route to the ENI and gets nothing);
+2. the ENI's security groups' ingress rules decide: denied → the connection is held with no
+   bytes and a REJECT flow-log record, as when AWS drops the SYN;
+3. the NLB node in the ENI's AZ (matched by AZ ID) picks a target: healthy targets of its
+   zone, or of any enabled zone with cross-zone on, by flow hash; none healthy → fail open;
+   no node or no target → the client is reset;
+4. the target connection leaves from the node's realm address (without PROXY v2 the target
+   sees the NLB, never the client); with ``proxy_protocol_v2.enabled`` a PROXY v2 header
+   carries the client's VPC address, the ENI's address and listener port, and TLV 0xEA/0x01
+   with the endpoint id;
+5. bytes are relayed both ways; the listener's ``tcp.idle_timeout.seconds`` applies.
+
+Flows feed flow logs (:mod:`.flowlogs`) and metrics (AWS/NetworkELB,
+AWS/PrivateLinkEndpoints, AWS/PrivateLinkServices) through counters read once per metrics
+tick, never per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+from ..net.realm import HOST_BLOCK, RealmError, block_of, host_address, vpc_address
+from ..state import Change
+from ..state.ec2 import NetworkInterface, SecurityGroup, Subnet, Vpc, ingress_allows
+from ..state.elbv2 import Listener, LoadBalancer, TargetGroup, TargetHealth
+from ..state.elbv2_health import routable_targets
+from ..state.flowlogs import FlowLog
+from ..state.privatelink import EndpointService, VpcEndpoint
+from .flowlogs import FlowLogWriter, eni_view
+from .listener import EndpointListener, FlowRecord, Target, Verdict
+from .proxyv2 import aws_vpce_tlv, build_proxy_header
+
+log = logging.getLogger("privlink.dataplane")
+
+TLS_IDLE_TIMEOUT = 350  # TLS listeners are fixed at 350 s
+_RELEVANT = {
+    VpcEndpoint.KIND,
+    EndpointService.KIND,
+    NetworkInterface.KIND,
+    LoadBalancer.KIND,
+    Listener.KIND,
+    Vpc.KIND,
+}
+_ROUTING = {TargetGroup.KIND, TargetHealth.KIND, LoadBalancer.KIND, Listener.KIND}
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What one listener serves: an endpoint ENI and a listener port of the service's NLB."""
+
+    endpoint_id: str
+    eni_id: str
+    host: str  # the ENI's realm address
+    port: int
+    listener_arn: str
+    lb_arn: str
+    idle_timeout: float
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.eni_id, self.port)
+
+
+@dataclass
+class FlowInfo:
+    """Per-flow context (``flow.context``): the client as its VPC sees it."""
+
+    binding: Binding
+    client_ip: str
+    client_port: int
+    eni: object = None
+    route: bool = True
+
+
+@dataclass
+class Meters:
+    """Metric handles for one listener, and the last counts already reported."""
+
+    new: object
+    active: object
+    processed: object
+    client_rst: object
+    target_rst: object
+    elb_rst: object
+    ep_new: object
+    ep_active: object
+    ep_bytes: object
+    ep_dropped: object
+    ep_rst: object
+    svc_new: object
+    svc_active: object
+    svc_bytes: object
+    svc_rst: object
+    last: dict = field(default_factory=dict)
+
+
+class DataPlane:
+    name = "dataplane"
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.listeners: dict[tuple[str, int], EndpointListener] = {}
+        self.bindings: dict[tuple[str, int], Binding] = {}
+        self.meters: dict[tuple[str, int], Meters] = {}
+        self.errors: dict[tuple[str, int], str] = {}
+        self._routes: dict[tuple, list] = {}
+        self._dirty = False
+        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = False
+        self.reconciles = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, app) -> None:
+        self.app = app
+        self.store = app.store
+        self.runtime = app.runtime
+        self.loop = asyncio.get_running_loop()
+        state_dir = app.settings.state_dir if not app.settings.ephemeral else None
+        if app.settings.ephemeral or not app.store.backend.path:
+            self._s3_tmp = tempfile.TemporaryDirectory(prefix="privlink-s3-")
+            s3_root = self._s3_tmp.name
+        else:
+            s3_root = os.path.join(
+                os.path.dirname(app.store.backend.path) or (state_dir or "."), "s3"
+            )
+        self.s3_root = getattr(app.settings, "flow_log_s3_root", None) or s3_root
+        self.flowlogs = FlowLogWriter(self.store, app.settings, self.s3_root)
+        app.runtime.hooks["dataplane"] = self
+        self._unsubscribe = self.store.subscribe(self._on_change)
+        sink = app.runtime.hooks.get("metrics")
+        self.sink = sink
+        if sink is not None:
+            sink.add_collector(self.collect)
+        period = max(0.2, min(5.0, self.flowlogs.record_interval() / 2))
+        self._tasks.append(self.loop.create_task(self.flowlogs.run(period), name="flowlog-flush"))
+        await self.reconcile()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._unsubscribe()
+        for t in self._tasks:
+            t.cancel()
+        if self._task is not None:
+            self._task.cancel()
+        for key in list(self.listeners):
+            await self._close(key)
+        self.collect()
+        self.flowlogs.flush(force=True)
+        tmp = getattr(self, "_s3_tmp", None)
+        if tmp is not None:
+            tmp.cleanup()
+
+    def banner(self) -> list[str]:
+        return [f"data plane: {len(self.listeners)} endpoint listeners"] if self.listeners else []
+
+    # -- reconciling ----------------------------------------------------------------------------
+
+    def _on_change(self, changes: list[Change]) -> None:
+        kinds = {c.kind for c in changes}
+        if kinds & _ROUTING:
+            self._routes.clear()
+        if FlowLog.KIND in kinds:
+            self.flowlogs.invalidate()
+        if kinds & _ROUTING or kinds & {TargetHealth.KIND, TargetGroup.KIND}:
+            self._terminate_flows(changes)
+        if kinds & _RELEVANT and not self._stopped:
+            self._dirty = True
+            if self._task is None or self._task.done():
+                self._task = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._dirty and not self._stopped:
+            self._dirty = False
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconciling the data plane failed")
+
+    def desired(self) -> dict[tuple[str, int], Binding]:
+        store = self.store
+        realm = self.runtime.hooks["realm"]
+        out: dict[tuple[str, int], Binding] = {}
+        for ep in store.all(VpcEndpoint):
+            if ep.state != "available" or ep.endpoint_type != "Interface" or not ep.service_id:
+                continue
+            svc = store.get(EndpointService, ep.service_id)
+            if svc is None or svc.state != "Available":
+                continue
+            for lb_arn in svc.network_load_balancer_arns:
+                lb = store.get(LoadBalancer, lb_arn)
+                if lb is None or lb.state not in ("active", "active_impaired"):
+                    continue
+                for ln in store.all(Listener):
+                    if ln.load_balancer_arn != lb_arn or ln.protocol not in (
+                        "TCP",
+                        "TLS",
+                        "TCP_UDP",
+                    ):
+                        continue
+                    idle = TLS_IDLE_TIMEOUT if ln.protocol == "TLS" else ln.idle_timeout
+                    for eni_id in ep.network_interface_ids:
+                        eni = store.get(NetworkInterface, eni_id)
+                        if eni is None:
+                            continue
+                        try:
+                            host = realm.to_host(eni.vpc_id, eni.private_ip_address)
+                        except (RealmError, ValueError):
+                            continue
+                        key = (eni.id, ln.port)
+                        if key not in out:  # two NLBs of one service on the same port: the first
+                            out[key] = Binding(
+                                ep.id, eni.id, host, ln.port, ln.id, lb_arn, float(idle)
+                            )
+        return out
+
+    async def reconcile(self) -> None:
+        if not self.settings.dataplane_enabled:
+            return
+        want = self.desired()
+        for key in list(self.listeners):
+            b = want.get(key)
+            have = self.bindings[key]
+            if b is None or (b.host, b.listener_arn, b.endpoint_id) != (
+                have.host,
+                have.listener_arn,
+                have.endpoint_id,
+            ):
+                await self._close(key)
+        for key, b in want.items():
+            if key in self.listeners:
+                if b.idle_timeout != self.bindings[key].idle_timeout:
+                    self.listeners[key].set_idle_timeout(b.idle_timeout)
+                self.bindings[key] = b
+                continue
+            await self._open(b)
+        self.reconciles += 1
+
+    async def _open(self, b: Binding) -> None:
+        lst = EndpointListener(
+            (b.host, b.port),
+            policy=self._policy,
+            pick_target=self._pick_target,
+            on_record=self._on_record,
+            idle_timeout=b.idle_timeout,
+            record_interval=self.flowlogs.record_interval(),
+            name=f"{b.endpoint_id}/{b.eni_id}:{b.port}",
+        )
+        lst.binding = b
+        try:
+            await lst.start()
+        except OSError as e:
+            self.errors[b.key] = f"{b.host}:{b.port}: {e.strerror or e}"
+            log.warning(
+                "endpoint listener %s cannot listen on %s:%s: %s", b.endpoint_id, b.host, b.port, e
+            )
+            return
+        self.errors.pop(b.key, None)
+        self.listeners[b.key] = lst
+        self.bindings[b.key] = b
+        if self.sink is not None:
+            self.meters[b.key] = self._meters(b)
+
+    async def _close(self, key) -> None:
+        lst = self.listeners.pop(key, None)
+        if lst is None:
+            return
+        await lst.stop()
+        self._collect_one(key, lst)
+        self.meters.pop(key, None)
+        self.bindings.pop(key, None)
+
+    # -- one flow ----------------------------------------------------------------------------
+
+    def _client_vpc_address(self, eni: NetworkInterface, host_ip: str) -> tuple[str | None, bool]:
+        """(client's VPC address, has a route to the ENI)."""
+        block = block_of(host_ip)
+        if block is None:
+            # the host's own block (127.0.0.1 …): a client in the ENI's VPC, at the highest
+            # usable address of the ENI's subnet
+            subnet = self.store.get(Subnet, eni.subnet_id)
+            net = ipaddress.IPv4Network(
+                subnet.cidr_block if subnet else f"{eni.private_ip_address}/32", strict=False
+            )
+            return str(net.broadcast_address - 1) if net.num_addresses > 2 else str(
+                net.network_address
+            ), True
+        vpc = self.store.get(Vpc, eni.vpc_id)
+        if vpc is None or vpc.realm_block != block:
+            return None, False  # another VPC: no route to this ENI
+        try:
+            return vpc_address(vpc.cidr_block, host_ip), True
+        except RealmError:
+            return None, False
+
+    def _policy(self, flow) -> Verdict:
+        b: Binding = flow.listener.binding
+        eni = self.store.get(NetworkInterface, b.eni_id)
+        if eni is None:
+            return Verdict.RESET
+        client_ip, route = self._client_vpc_address(eni, flow.client[0])
+        flow.context = FlowInfo(b, client_ip or flow.client[0], flow.client[1], eni, route)
+        if not route:
+            return Verdict.HOLD
+        groups = [
+            g
+            for g in (self.store.get(SecurityGroup, gid) for gid in eni.security_group_ids)
+            if g is not None
+        ]
+        source_groups: set[str] = set()
+        for other in self.store.owned(NetworkInterface, eni.account, eni.region):
+            if other.vpc_id == eni.vpc_id and other.private_ip_address == client_ip:
+                source_groups.update(other.security_group_ids)
+                break
+        if ingress_allows(groups, "tcp", b.port, client_ip, source_groups):
+            return Verdict.ALLOW
+        return Verdict.HOLD
+
+    def _routes_for(self, tg: TargetGroup, lb: LoadBalancer, zone_id: str) -> list:
+        key = (tg.id, zone_id)
+        got = self._routes.get(key)
+        if got is None:
+            got = self._routes[key] = routable_targets(self.store, tg, zone_id, lb)
+        return got
+
+    def _pick_target(self, flow) -> Target | None:
+        info: FlowInfo = flow.context
+        b = info.binding
+        store = self.store
+        eni = info.eni
+        lb = store.get(LoadBalancer, b.lb_arn)
+        ln = store.get(Listener, b.listener_arn)
+        if lb is None or ln is None:
+            return None
+        node = next(
+            (n for n in lb.nodes if n.availability_zone_id == eni.availability_zone_id), None
+        )
+        if node is None:
+            return None  # the NLB has no node in the ENI's AZ: no service there
+        tgs = ln.forward_target_groups()
+        if not tgs:
+            return None
+        h = zlib.crc32(
+            f"{info.client_ip}:{info.client_port}:{eni.private_ip_address}:{b.port}".encode()
+        )
+        if len(tgs) > 1:
+            total = sum(w for _, w in tgs) or 1
+            slot, acc = h % total, 0
+            for arn, w in tgs:
+                acc += w
+                if slot < acc:
+                    tg_arn = arn
+                    break
+        else:
+            tg_arn = tgs[0][0]
+        tg = store.get(TargetGroup, tg_arn)
+        if tg is None:
+            return None
+        targets = self._routes_for(tg, lb, node.availability_zone_id)
+        if not targets:
+            return None
+        if tg.attributes.get("stickiness.enabled") == "true":
+            h = zlib.crc32(info.client_ip.encode())
+        t = targets[h % len(targets)]
+        vpc = store.get(Vpc, tg.vpc_id)
+        if vpc is None:
+            return None
+        try:
+            address = (host_address(vpc.realm_block, vpc.cidr_block, t.id), t.port)
+            bind = (host_address(vpc.realm_block, vpc.cidr_block, node.private_ip), 0)
+        except (RealmError, ValueError):
+            return None
+        header = None
+        if tg.attributes.get("proxy_protocol_v2.enabled") == "true":
+            header = build_proxy_header(
+                info.client_ip,
+                info.client_port,
+                eni.private_ip_address,
+                b.port,
+                [aws_vpce_tlv(b.endpoint_id)],
+            )
+        return Target(address, proxy_header=header, bind=bind, tag=(tg.id, t.id, t.port))
+
+    def _on_record(self, rec: FlowRecord) -> None:
+        info = rec.context
+        if not isinstance(info, FlowInfo) or not info.route or info.eni is None:
+            return
+        self.flowlogs.add(
+            eni_view(info.eni), info.client_ip, info.client_port, info.binding.port, rec
+        )
+
+    # -- deregistration and unhealthy targets ---------------------------------------------------
+
+    def _terminate_flows(self, changes: list[Change]) -> None:
+        for ch in changes:
+            if ch.kind == TargetGroup.KIND and ch.old is not None:
+                tg_old, tg_new = ch.old, ch.new
+                if tg_new is None:
+                    continue
+                before = {(t.id, t.port) for t in tg_old.targets}
+                after = {(t.id, t.port) for t in tg_new.targets}
+                if (
+                    tg_new.attributes.get("deregistration_delay.connection_termination.enabled")
+                    == "true"
+                ):
+                    for tid, port in before - after:
+                        self._close_flows((tg_new.id, tid, port))
+            elif (
+                ch.kind == TargetHealth.KIND and ch.new is not None and ch.new.state == "unhealthy"
+            ):
+                if ch.old is not None and ch.old.state == "unhealthy":
+                    continue
+                tg = self.store.get(TargetGroup, ch.new.target_group_arn)
+                if (
+                    tg is not None
+                    and tg.attributes.get(
+                        "target_health_state.unhealthy.connection_termination.enabled", "true"
+                    )
+                    == "true"
+                ):
+                    self._close_flows((tg.id, ch.new.target_id, ch.new.port))
+
+    def _close_flows(self, tag) -> int:
+        return sum(lst.close_flows(tag=tag) for lst in self.listeners.values())
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def _meters(self, b: Binding) -> Meters:
+        sink = self.sink
+        store = self.store
+        lb = store.get(LoadBalancer, b.lb_arn)
+        eni = store.get(NetworkInterface, b.eni_id)
+        ep = store.get(VpcEndpoint, b.endpoint_id)
+        svc = store.get(EndpointService, ep.service_id)
+        node = next(
+            (n for n in lb.nodes if n.availability_zone_id == eni.availability_zone_id), None
+        )
+        az = node.availability_zone if node else None
+        p_acct, p_reg = lb.account, lb.region
+        nlb_dims = [{"LoadBalancer": lb.arn_suffix}] + (
+            [{"LoadBalancer": lb.arn_suffix, "AvailabilityZone": az}] if az else []
+        )
+        ep_base = {
+            "Endpoint Type": "Interface",
+            "Service Name": svc.service_name,
+            "VPC Endpoint Id": ep.id,
+            "VPC Id": ep.vpc_id,
+        }
+        ep_dims = [ep_base, {**ep_base, "Subnet Id": eni.subnet_id}]
+        svc_dims = [
+            {"Service Id": svc.id},
+            {"Service Id": svc.id, "Load Balancer Arn": lb.arn},
+            {"Service Id": svc.id, "VPC Endpoint Id": ep.id},
+        ]
+        if az:
+            svc_dims += [
+                {"Service Id": svc.id, "Az": az},
+                {"Service Id": svc.id, "Az": az, "Load Balancer Arn": lb.arn},
+            ]
+        e_acct, e_reg = ep.account, ep.region
+        nlb, epn, svn = "AWS/NetworkELB", "AWS/PrivateLinkEndpoints", "AWS/PrivateLinkServices"
+        return Meters(
+            new=sink.counters(p_acct, p_reg, nlb, "NewFlowCount", nlb_dims),
+            active=sink.gauges(p_acct, p_reg, nlb, "ActiveFlowCount", nlb_dims),
+            processed=sink.counters(p_acct, p_reg, nlb, "ProcessedBytes", nlb_dims, "Bytes"),
+            client_rst=sink.counters(p_acct, p_reg, nlb, "TCP_Client_Reset_Count", nlb_dims),
+            target_rst=sink.counters(p_acct, p_reg, nlb, "TCP_Target_Reset_Count", nlb_dims),
+            elb_rst=sink.counters(p_acct, p_reg, nlb, "TCP_ELB_Reset_Count", nlb_dims),
+            ep_new=sink.counters(e_acct, e_reg, epn, "NewConnections", ep_dims),
+            ep_active=sink.gauges(e_acct, e_reg, epn, "ActiveConnections", ep_dims),
+            ep_bytes=sink.counters(e_acct, e_reg, epn, "BytesProcessed", ep_dims, "Bytes"),
+            ep_dropped=sink.counters(e_acct, e_reg, epn, "PacketsDropped", ep_dims),
+            ep_rst=sink.counters(e_acct, e_reg, epn, "RstPacketsReceived", ep_dims),
+            svc_new=sink.counters(p_acct, p_reg, svn, "NewConnections", svc_dims),
+            svc_active=sink.gauges(p_acct, p_reg, svn, "ActiveConnections", svc_dims),
+            svc_bytes=sink.counters(p_acct, p_reg, svn, "BytesProcessed", svc_dims, "Bytes"),
+            svc_rst=sink.counters(p_acct, p_reg, svn, "RstPacketsSent", svc_dims),
+        )
+
+    def collect(self) -> None:
+        """Feed the metrics sink from the listeners' event counters (runs before each flush)."""
+        for key, lst in list(self.listeners.items()):
+            self._collect_one(key, lst)
+
+    def _collect_one(self, key, lst: EndpointListener) -> None:
+        m = self.meters.get(key)
+        if m is None:
+            return
+        s = lst.stats
+        bytes_in, bytes_out = lst.processed_bytes()
+        now = {
+            "new": s.new_flows,
+            "bytes": bytes_in + bytes_out,
+            "client_rst": s.client_resets,
+            "target_rst": s.target_resets,
+            "elb_rst": s.elb_resets,
+            "dropped": s.rejected_flows,
+        }
+        last = dict(m.last)
+        d = {k: v - last.get(k, 0) for k, v in now.items()}
+        m.last = now
+        if d["new"]:
+            m.new.add(d["new"])
+            m.ep_new.add(d["new"])
+            m.svc_new.add(d["new"])
+        if d["bytes"]:
+            m.processed.add(d["bytes"])
+            m.ep_bytes.add(d["bytes"])
+            m.svc_bytes.add(d["bytes"])
+        if d["client_rst"]:
+            m.client_rst.add(d["client_rst"])
+        if d["target_rst"]:
+            m.target_rst.add(d["target_rst"])
+            m.ep_rst.add(d["target_rst"])
+            m.svc_rst.add(d["target_rst"])
+        if d["elb_rst"]:
+            m.elb_rst.add(d["elb_rst"])
+        if d["dropped"]:
+            m.ep_dropped.add(d["dropped"])
+        # gauges are shared by the listeners of one load balancer / endpoint / service: each
+        # listener moves them by its own change
+        active = lst.active_flows
+        moved = active - last.get("active", 0)
+        m.last["active"] = active
+        if moved:
+            m.active.move(moved)
+            m.ep_active.move(moved)
+            m.svc_active.move(moved)
+
+
+__all__ = ["DataPlane", "HOST_BLOCK"]
