@@ -111,6 +111,9 @@ class Settings:
     dns_max_tcp_connections: int = 256  # open DNS TCP connections, all resolvers together
     dns_max_qps: float = 50000.0  # queries answered per second, all resolvers (0: unbounded)
     dataplane_enabled: bool = True
+    # where flow logs with the s3 destination are written (None: <state dir>/s3, or a
+    # temporary folder for --ephemeral servers)
+    flow_log_s3_root: str | None = None
     health_checks_enabled: bool = True
     metric_retention_days: float = 15.0  # 1-minute metric buckets (AWS: 15 days)
     metric_high_resolution_retention_hours: float = 3.0  # 1-second buckets (AWS: 3 hours)
@@ -202,6 +205,11 @@ def load_settings(path: str | None = None, **overrides) -> Settings:
         raise ConfigError(f"default_account must be 12 digits, not '{s.default_account}'")
     if s.dns_port is not None and not 0 <= s.dns_port <= 65535:
         raise ConfigError(f"dns_port must be between 0 and 65535, not {s.dns_port}")
+    if s.realm != "userspace":
+        raise ConfigError(
+            f"realm '{s.realm}' is not available; privlink runs the userspace realm "
+            "(network namespaces are not implemented yet)"
+        )
     lo, hi = s.realm_blocks
     if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 254):
         raise ConfigError("realm_blocks must be two whole numbers, 1 <= first <= last <= 254")

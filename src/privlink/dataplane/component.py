@@ -140,7 +140,7 @@ class DataPlane:
             s3_root = os.path.join(
                 os.path.dirname(app.store.backend.path) or (state_dir or "."), "s3"
             )
-        self.s3_root = getattr(app.settings, "flow_log_s3_root", None) or s3_root
+        self.s3_root = app.settings.flow_log_s3_root or s3_root
         self.flowlogs = FlowLogWriter(self.store, app.settings, self.s3_root)
         app.runtime.hooks["dataplane"] = self
         self._unsubscribe = self.store.subscribe(self._on_change)
