@@ -196,3 +196,9 @@ def select_by_ids(
             out.append(find_owned(ctx, cls, rid, code, message(rid)))
         return out
     return list(ctx.tx.owned(cls, ctx.account, ctx.region))
+
+
+def failed_item(resource_id: str, code: str, message: str) -> dict:
+    """One item of an ``Unsuccessful`` list: EC2's batch calls answer HTTP 200 and name each
+    id that failed, with its own error code."""
+    return {"ResourceId": resource_id, "Error": {"Code": code, "Message": message}}

@@ -11,7 +11,7 @@ from ...state.aws_services import AwsService, aws_services
 from ...state.elbv2 import LoadBalancer
 from ...state.privatelink import AllowedPrincipal, EndpointService, VpcEndpoint
 from ..base import RequestContext, TimerContext, new_id, on_timer, operation
-from .common import apply_filters, find_owned, paginate, tag_list, tags_from_specs
+from .common import apply_filters, failed_item, find_owned, paginate, tag_list, tags_from_specs
 from .plcommon import (
     base_dns_name,
     is_visible,
@@ -327,7 +327,7 @@ def delete_vpc_endpoint_service_configurations(ctx: RequestContext, params: dict
         svc = ctx.tx.get(EndpointService, sid)
         if svc is None or svc.owner != (ctx.account, ctx.region) or svc.state == "Deleted":
             unsuccessful.append(
-                _failure(sid, "InvalidVpcEndpointService.NotFound", service_not_found(sid))
+                failed_item(sid, "InvalidVpcEndpointService.NotFound", service_not_found(sid))
             )
             continue
         live = [
@@ -337,7 +337,7 @@ def delete_vpc_endpoint_service_configurations(ctx: RequestContext, params: dict
         ]
         if live:
             unsuccessful.append(
-                _failure(
+                failed_item(
                     sid,
                     "ExistingVpcEndpointConnections",
                     f"Service has existing active VPC Endpoint connections: {', '.join(e.id for e in live)}",
@@ -356,10 +356,6 @@ def delete_vpc_endpoint_service_configurations(ctx: RequestContext, params: dict
             service_id=sid,
         )
     return {"Unsuccessful": unsuccessful}
-
-
-def _failure(resource_id: str, code: str, message: str) -> dict:
-    return {"ResourceId": resource_id, "Error": {"Code": code, "Message": message}}
 
 
 @on_timer("privatelink.service_deleted")

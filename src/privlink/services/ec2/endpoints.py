@@ -17,7 +17,7 @@ from ...state.aws_services import AwsService, aws_service_by_name, aws_services
 from ...state.ec2 import NetworkInterface, RouteTable, SecurityGroup, Subnet, Vpc
 from ...state.privatelink import EndpointService, VpcEndpoint
 from ..base import RequestContext, TimerContext, new_id, on_timer, operation
-from .common import apply_filters, find_owned, paginate, tag_list, tags_from_specs
+from .common import apply_filters, failed_item, find_owned, paginate, tag_list, tags_from_specs
 from .enis import create_service_eni
 from .plcommon import (
     endpoint_dns_entries,
@@ -519,13 +519,7 @@ def delete_vpc_endpoints(ctx: RequestContext, params: dict) -> dict:
         ep = ctx.tx.get(VpcEndpoint, eid)
         if ep is None or ep.owner != (ctx.account, ctx.region) or ep.state == "deleted":
             unsuccessful.append(
-                {
-                    "ResourceId": eid,
-                    "Error": {
-                        "Code": "InvalidVpcEndpoint.NotFound",
-                        "Message": endpoint_not_found(eid),
-                    },
-                }
+                failed_item(eid, "InvalidVpcEndpoint.NotFound", endpoint_not_found(eid))
             )
             continue
         if ep.state == "deleting":
@@ -627,13 +621,7 @@ def _decide(ctx: RequestContext, params: dict, accept: bool) -> dict:
         ep = ctx.tx.get(VpcEndpoint, eid)
         if ep is None or ep.service_id != svc.id or ep.state in ("deleted", "deleting"):
             unsuccessful.append(
-                {
-                    "ResourceId": eid,
-                    "Error": {
-                        "Code": "InvalidVpcEndpoint.NotFound",
-                        "Message": endpoint_not_found(eid),
-                    },
-                }
+                failed_item(eid, "InvalidVpcEndpoint.NotFound", endpoint_not_found(eid))
             )
             continue
         allowed_from = (
@@ -641,13 +629,11 @@ def _decide(ctx: RequestContext, params: dict, accept: bool) -> dict:
         )
         if ep.state not in allowed_from:
             unsuccessful.append(
-                {
-                    "ResourceId": eid,
-                    "Error": {
-                        "Code": "InvalidVpcEndpointState",
-                        "Message": f"Vpc Endpoint {eid} is in state {ep.state} and cannot be {'accepted' if accept else 'rejected'}.",
-                    },
-                }
+                failed_item(
+                    eid,
+                    "InvalidVpcEndpointState",
+                    f"Vpc Endpoint {eid} is in state {ep.state} and cannot be {'accepted' if accept else 'rejected'}.",
+                )
             )
             continue
         mine = ctx.tx.edit(ep)

@@ -13,7 +13,7 @@ from ...api.errors import AwsError
 from ...state.ec2 import NetworkInterface, Subnet, Vpc
 from ...state.flowlogs import DEFAULT_FORMAT, FlowLog
 from ..base import RequestContext, new_id, operation
-from .common import apply_filters, paginate, tag_list, tags_from_specs
+from .common import apply_filters, failed_item, paginate, tag_list, tags_from_specs
 from .tags import taggable
 from .vpcs import VPC_CASCADE_HOOKS
 
@@ -200,25 +200,18 @@ def create_flow_logs(ctx: RequestContext, params: dict) -> dict:
     for rid in dict.fromkeys(ids):
         obj = ctx.tx.get(cls, rid)
         if obj is None or obj.owner != (ctx.account, ctx.region):
-            unsuccessful.append(
-                {
-                    "ResourceId": rid,
-                    "Error": {"Code": code, "Message": f"The {label} ID '{rid}' does not exist"},
-                }
-            )
+            unsuccessful.append(failed_item(rid, code, f"The {label} ID '{rid}' does not exist"))
             continue
         if any(
             f.resource_id == rid and f.log_destination == dest and f.traffic_type == traffic
             for f in existing
         ):
             unsuccessful.append(
-                {
-                    "ResourceId": rid,
-                    "Error": {
-                        "Code": "FlowLogAlreadyExists",
-                        "Message": "There is an existing Flow Log with the same configuration and log destination.",
-                    },
-                }
+                failed_item(
+                    rid,
+                    "FlowLogAlreadyExists",
+                    "There is an existing Flow Log with the same configuration and log destination.",
+                )
             )
             continue
         fl = FlowLog(
@@ -278,13 +271,11 @@ def delete_flow_logs(ctx: RequestContext, params: dict) -> dict:
         fl = ctx.tx.get(FlowLog, fid)
         if fl is None or fl.owner != (ctx.account, ctx.region):
             unsuccessful.append(
-                {
-                    "ResourceId": fid,
-                    "Error": {
-                        "Code": "InvalidFlowLogId.NotFound",
-                        "Message": f"These flow log ids in the input list are not found: [TotalCount: 1] {fid}",
-                    },
-                }
+                failed_item(
+                    fid,
+                    "InvalidFlowLogId.NotFound",
+                    f"These flow log ids in the input list are not found: [TotalCount: 1] {fid}",
+                )
             )
             continue
         ctx.tx.delete(fl)

@@ -8,7 +8,7 @@ import re
 from ...api.errors import AwsError
 from ...state.privatelink import ConnectionNotification, EndpointService, VpcEndpoint
 from ..base import RequestContext, new_id, operation
-from .common import apply_filters, paginate
+from .common import apply_filters, failed_item, paginate
 from .plcommon import EVENTS
 
 _TOPIC_ARN = re.compile(r"^arn:aws:sns:([a-z0-9-]+):(\d{12}):([\w-]{1,256})$")
@@ -176,13 +176,11 @@ def delete_vpc_endpoint_connection_notifications(ctx: RequestContext, params: di
         n = ctx.tx.get(ConnectionNotification, nid)
         if n is None or n.owner != (ctx.account, ctx.region):
             unsuccessful.append(
-                {
-                    "ResourceId": nid,
-                    "Error": {
-                        "Code": "InvalidConnectionNotification",
-                        "Message": f"The connection notification id '{nid}' does not exist",
-                    },
-                }
+                failed_item(
+                    nid,
+                    "InvalidConnectionNotification",
+                    f"The connection notification id '{nid}' does not exist",
+                )
             )
             continue
         ctx.tx.delete(n)
