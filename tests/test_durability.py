@@ -266,3 +266,69 @@ def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path):
     msg = str(e.value)
     assert "newer privlink" in msg and str(SCHEMA_VERSION + 3) in msg and path in msg
     assert _version(path) == SCHEMA_VERSION + 3  # left as it was
+
+
+def test_acknowledged_resources_survive_sigkill(procs, tmp_path):
+    """EC2 resources and their tags: every create that answered 200 is there after SIGKILL."""
+    import boto3
+    import botocore.config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    state = str(tmp_path / "state")
+    proc, port = procs.up("--state-dir", state)
+    wait_healthy(proc, port)
+    cfg = botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="111111111111",
+        aws_secret_access_key="x",
+        config=cfg,
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def churn():
+        for i in range(5000):
+            if stop.is_set():
+                return
+            try:
+                gid = ec2.create_security_group(GroupName=f"g{i}", Description="d", VpcId=vpc)[
+                    "GroupId"
+                ]
+                ec2.create_tags(Resources=[gid], Tags=[{"Key": "n", "Value": str(i)}])
+                acked.append((gid, str(i)))
+            except (BotoCoreError, ClientError, OSError):
+                return
+
+    t = threading.Thread(target=churn, daemon=True)
+    t.start()
+    deadline = time.time() + 10
+    while len(acked) < 30 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.Random(7).uniform(0, 0.3))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    t.join(timeout=20)
+    assert len(acked) >= 30
+    proc2, port2 = procs.up("--state-dir", state)
+    wait_healthy(proc2, port2)
+    ec2b = boto3.client(
+        "ec2",
+        endpoint_url=f"http://127.0.0.1:{port2}",
+        region_name="us-east-1",
+        aws_access_key_id="111111111111",
+        aws_secret_access_key="x",
+        config=cfg,
+    )
+    groups = {
+        g["GroupId"]: {t["Key"]: t["Value"] for t in g.get("Tags", [])}
+        for g in ec2b.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+            "SecurityGroups"
+        ]
+    }
+    for gid, n in acked:
+        assert groups.get(gid, {}).get("n") == n, f"acknowledged group {gid} (tag n={n}) lost"
