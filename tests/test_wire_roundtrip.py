@@ -182,6 +182,35 @@ def _map_scalars(shape: Shape, value, fn):
     return fn(shape, value)
 
 
+def _json_default_sends_whole_seconds() -> bool:
+    """Older botocore sends JSON epoch timestamps as whole seconds at its default precision,
+    newer releases keep milliseconds: ask the installed one."""
+    import botocore.session
+
+    ser = botocore.serialize.create_serializer("json", True)
+    cw = (
+        botocore.session.get_session()
+        .get_service_model("cloudwatch")
+        .operation_model("GetMetricStatistics")
+    )
+    req = ser.serialize_to_request(
+        {
+            "Namespace": "n",
+            "MetricName": "m",
+            "StartTime": dt.datetime(2000, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
+            "EndTime": dt.datetime(2000, 1, 1, 0, 0, 1, tzinfo=UTC),
+            "Period": 60,
+        },
+        cw,
+    )
+    import json as _json
+
+    return isinstance(_json.loads(req["body"])["StartTime"], int)
+
+
+JSON_WHOLE_SECONDS = _json_default_sends_whole_seconds()
+
+
 def expected_request(kind: str, shape: Shape | None, params: dict, precision: str) -> dict:
     if shape is None:
         return {}
@@ -194,8 +223,13 @@ def expected_request(kind: str, shape: Shape | None, params: dict, precision: st
     def scalar(s: Shape, v):
         if s.type_name == "timestamp":
             fmt = (s.serialization.get("timestampFormat") or "").lower()
-            if kind == "json" and precision == "default" and fmt in ("", "unixtimestamp"):
-                # botocore's default precision sends epoch seconds as an integer
+            if (
+                kind == "json"
+                and precision == "default"
+                and fmt in ("", "unixtimestamp")
+                and JSON_WHOLE_SECONDS
+            ):
+                # this botocore's default precision sends epoch seconds as an integer
                 return v.replace(microsecond=0)
             if fmt == "rfc822" or s.serialization.get("location") == "header":
                 return v.replace(microsecond=0)  # HTTP dates carry whole seconds
