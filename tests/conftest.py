@@ -14,6 +14,7 @@ import sys
 import boto3
 import botocore.config
 import botocore.session
+import hypothesis
 import pytest
 
 from privlink.config import Settings
@@ -24,6 +25,11 @@ CONSUMER = "222222222222"
 OUTSIDER = "333333333333"
 
 _session = botocore.session.get_session()
+
+# the suite runs on busy machines: a property test's example may take longer than the
+# default 200 ms deadline without anything being wrong
+hypothesis.settings.register_profile("privlink", deadline=None)
+hypothesis.settings.load_profile("privlink")
 
 
 def make_settings(**kw) -> Settings:
