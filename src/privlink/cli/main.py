@@ -16,7 +16,7 @@ EPILOG = """example:
   AWS_ENDPOINT_URL=http://127.0.0.1:4566 aws sts get-caller-identity
 """
 
-COMMANDS = ["up", "addr", "dns"]
+COMMANDS = ["up", "addr", "dns", "terraform-provider"]
 
 
 def build_parser() -> argparse.ArgumentParser:
