@@ -491,3 +491,4 @@ def test_seed_privatelink_two_accounts_apply_plan_private_dns_destroy(server, cl
             [("Connect", eid), ("Accept", eid), ("Reject", eid), ("Delete", eid)]
         )
     _check_nothing_left(server, clients)
+    print("terraform commands (s):", tf.timings)  # shown with -rP / -s

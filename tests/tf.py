@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ class Terraform:
             f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
             '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
         )
+        self.timings: list[tuple[str, float]] = []  # (command, seconds) of every run
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
         self.env.update(
             TF_CLI_CONFIG_FILE=str(rc),
@@ -68,6 +70,7 @@ class Terraform:
     def run(
         self, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess:
+        started = time.monotonic()
         proc = subprocess.run(
             [self.exe, *args],
             cwd=self.dir,
@@ -76,6 +79,7 @@ class Terraform:
             text=True,
             timeout=timeout,
         )
+        self.timings.append((args[0], round(time.monotonic() - started, 1)))
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"terraform {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
