@@ -284,8 +284,6 @@ resource "aws_vpc_endpoint_service_private_dns_verification" "payments" {
 }
 """
 
-VARIANTS = ("basic", "private_dns")
-
 
 def provider_blocks(endpoint: str) -> str:
     """The two provider configurations, as ``privlink terraform-provider`` prints them: the
@@ -307,9 +305,9 @@ def provider_blocks(endpoint: str) -> str:
     return "\n".join(blocks)
 
 
-def config(
-    providers: str, variant: str = "basic", hook_url: str = "http://127.0.0.1:9/hook"
-) -> str:
+def config(providers: str, variant: str, hook_url: str) -> str:
+    """The seed's configuration; ``variant`` "private_dns" adds the verification and turns
+    private DNS on; ``hook_url`` is the webhook subscribed to the notification topic."""
     return providers + CONFIG % {
         "role": CONSUMER_ROLE,
         "dns_name": PRIVATE_DNS_NAME,
