@@ -85,11 +85,12 @@ def test_seed_nlb_target_group_listener_apply_plan_destroy(server, clients, tmp_
     tf.write(provider_block(server.endpoint_url, access_key=PROVIDER) + CONFIG)
     tf.init()
     tf.apply()
-    lb_arn, tg_arn = tf.output("lb_arn"), tf.output("tg_arn")
+    outputs = tf.outputs()
+    lb_arn, tg_arn = outputs["lb_arn"], outputs["tg_arn"]
     elb = clients("elbv2", account=PROVIDER)
     lb = elb.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
     assert lb["Scheme"] == "internal" and lb["State"]["Code"] == "active"
-    assert tf.output("lb_dns") == lb["DNSName"]
+    assert outputs["lb_dns"] == lb["DNSName"]
     attrs = {
         a["Key"]: a["Value"]
         for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb_arn)["Attributes"]
@@ -111,7 +112,7 @@ def test_seed_nlb_target_group_listener_apply_plan_destroy(server, clients, tmp_
     plan = tf.plan_exitcode()
     assert plan.returncode == 0, plan.stdout[-4000:] + plan.stderr[-2000:]
     assert "No changes." in plan.stdout
-    tf.destroy()
+    tf.destroy(refresh=False)  # the plan has just read every resource
     assert elb.describe_load_balancers()["LoadBalancers"] == []
     assert elb.describe_target_groups()["TargetGroups"] == []
     assert clients("ec2", account=PROVIDER).describe_network_interfaces()["NetworkInterfaces"] == []

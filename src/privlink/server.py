@@ -83,6 +83,8 @@ class Privlink:
             "version": __version__,
             "pid": os.getpid(),
             "endpoint": self.endpoint_url,
+            "default_account": self.settings.default_account,
+            "default_region": self.settings.default_region,
             "state": self.store.backend.path or "ephemeral",
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "components": [c.name for c in self.components],

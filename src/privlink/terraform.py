@@ -3,6 +3,9 @@ at a running privlink (``privlink terraform-provider`` prints it)."""
 
 from __future__ import annotations
 
+# the hashicorp/aws version privlink's Terraform suite verifies (tests/test_terraform_*.py)
+PROVIDER_VERSION = "5.100.0"
+
 # every service the provider may call for privlink's resources, by its endpoints-block name
 ENDPOINT_SERVICES = ["ec2", "elbv2", "sts", "route53", "sns", "cloudwatch", "logs", "iam"]
 
@@ -23,10 +26,10 @@ def provider_block(
         f'  region                      = "{region}"',
         f'  access_key                  = "{access_key}"',
         f'  secret_key                  = "{secret_key}"',
-        "  skip_metadata_api_check     = true",
+        "  skip_metadata_api_check     = true  # never ask EC2 instance metadata for credentials",
         "  skip_region_validation      = true",
-        "  skip_credentials_validation = false",
-        "  skip_requesting_account_id  = false",
+        "  skip_credentials_validation = false # privlink answers sts:GetCallerIdentity",
+        "  skip_requesting_account_id  = false # ARNs Terraform builds need the account id",
     ]
     if assume_role_arn:
         lines += [

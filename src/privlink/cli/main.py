@@ -16,7 +16,7 @@ EPILOG = """example:
   AWS_ENDPOINT_URL=http://127.0.0.1:4566 aws sts get-caller-identity
 """
 
-COMMANDS = ["up", "lab", "target", "addr", "dns"]
+COMMANDS = ["up", "lab", "target", "addr", "dns", "terraform-provider"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,6 +112,18 @@ def schedule(
     return t
 
 
+def cancel_timers(tx: Transaction, topic: str, **match) -> int:
+    """Drop the pending timers of ``topic`` whose args include ``match`` (a timer about
+    something that is gone would only fire to do nothing, and lingers in the state till then).
+    Returns how many were dropped."""
+    dropped = 0
+    for t in list(tx.all(Timer)):
+        if t.topic == topic and all(t.args.get(k) == v for k, v in match.items()):
+            tx.delete(t)
+            dropped += 1
+    return dropped
+
+
 @dataclass
 class RequestContext:
     service: str

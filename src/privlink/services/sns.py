@@ -24,7 +24,7 @@ from ..identity import Principal
 from ..notify.envelope import DEFAULT_CONTENT_TYPE, DEFAULT_RETRY_POLICY, NotLoopback, loopback_host
 from ..notify.filter import BadFilterPolicy, matches, parse_policy
 from ..state.sns import PendingDelivery, Subscription, Topic
-from .base import RequestContext, TimerContext, on_timer, operation
+from .base import RequestContext, TimerContext, cancel_timers, on_timer, operation
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _TOPIC_ARN = re.compile(r"^arn:aws:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_.-]{1,256})$")
@@ -487,6 +487,8 @@ def delete_topic(ctx: RequestContext, params: dict) -> dict:
     subs = {s.id for s in _subs_of(ctx.tx, arn)}
     for s in _subs_of(ctx.tx, arn):
         ctx.tx.delete(s)
+        if not s.confirmed:
+            cancel_timers(ctx.tx, "sns.expire-unconfirmed", subscription_arn=s.id)
     _drop_pending(ctx.tx, lambda d: d.topic_arn == arn or d.subscription_arn in subs)
     ctx.tx.delete(topic)
     return {}
@@ -708,6 +710,7 @@ def confirm_subscription(ctx: RequestContext, params: dict) -> dict:
                 break
             mine = ctx.tx.edit(s)
             mine.confirmed = True
+            cancel_timers(ctx.tx, "sns.expire-unconfirmed", subscription_arn=s.id)
             mine.authenticated = (params.get("AuthenticateOnUnsubscribe") or "").lower() == "true"
             return {"SubscriptionArn": s.id}
     raise _invalid("Token")
@@ -726,6 +729,8 @@ def unsubscribe(ctx: RequestContext, params: dict) -> dict:
             403,
         )
     ctx.tx.delete(sub)
+    if not sub.confirmed:
+        cancel_timers(ctx.tx, "sns.expire-unconfirmed", subscription_arn=sub.id)
     _drop_pending(ctx.tx, lambda d: d.subscription_arn == sub.id)
     topic = ctx.tx.get(Topic, sub.topic_arn)
     if topic is not None:

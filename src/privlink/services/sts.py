@@ -8,7 +8,7 @@ import string
 
 from ..api.errors import AwsError
 from ..identity import RoleSession, session_principal, stable_id
-from .base import RequestContext, operation
+from .base import RequestContext, TimerContext, on_timer, operation
 
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/([\w+=,.@/-]+)$")
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
@@ -59,6 +59,9 @@ def assume_role(ctx: RequestContext, params: dict) -> dict:
         created_at=ctx.now,
     )
     ctx.tx.put(sess)
+    # the keys stop working at expiry (identity checks expires_at); the session itself is
+    # dropped then too, so a long-lived state does not collect every session ever issued
+    ctx.schedule(duration, "sts.session_expired", access_key_id=key)
     who = session_principal(sess)
     return {
         "Credentials": {
@@ -73,3 +76,10 @@ def assume_role(ctx: RequestContext, params: dict) -> dict:
         },
         "PackedPolicySize": 0,
     }
+
+
+@on_timer("sts.session_expired")
+def _session_expired(tctx: TimerContext, args: dict) -> None:
+    sess = tctx.tx.get(RoleSession, args["access_key_id"])
+    if sess is not None and sess.expires_at <= tctx.now:
+        tctx.tx.delete(sess)

@@ -84,13 +84,19 @@ def service_config_out(ctx: RequestContext, svc: EndpointService) -> dict:
         "PayerResponsibility": svc.payer_responsibility,
         "Tags": tag_list(svc.tags),
         "SupportedRegions": [
-            {"Region": r, "ServiceState": "Available"} for r in svc.supported_regions
+            {"Region": r, "ServiceState": "Available"} for r in supported_regions_of(svc)
         ],
         "RemoteAccessEnabled": False,
     }
     if svc.private_dns_name:
         out["PrivateDnsName"] = svc.private_dns_name
     return out
+
+
+def supported_regions_of(svc: EndpointService) -> list[str]:
+    """The Regions consumers may connect from: the service's own Region always (AWS lists
+    it even when no Region was asked for), then any cross-Region ones added."""
+    return [svc.region] + [r for r in svc.supported_regions if r != svc.region]
 
 
 def _check_lb_arns(arns: list[str]) -> None:
@@ -289,6 +295,11 @@ def modify_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
         ),
         ("AddSupportedRegions", "RemoveSupportedRegions", "supported_regions"),
     )
+    if svc.region in (params.get("RemoveSupportedRegions") or []):
+        raise AwsError(
+            "InvalidParameter",
+            f"The service Region {svc.region} cannot be removed from the supported Regions.",
+        )
     lbs_changed = False
     for add, remove, field in lists:
         current = getattr(mine, field)

@@ -11,7 +11,7 @@ from ...api.errors import AwsError
 from ...state.ec2 import Subnet, Vpc
 from ...state.elbv2 import Listener, RegisteredTarget, TargetGroup, TargetHealth
 from ...state.elbv2_health import serving_load_balancer, target_health
-from ..base import RequestContext, TimerContext, on_timer, operation
+from ..base import RequestContext, TimerContext, cancel_timers, on_timer, operation
 from ..ec2.azs import AzMap
 from .common import (
     attribute_list,
@@ -548,6 +548,7 @@ def delete_target_group(ctx: RequestContext, params: dict) -> dict:
         )
     for t in tg.targets:
         _forget_health(ctx.tx, tg, t)
+    cancel_timers(ctx.tx, "elbv2.target_drained", tg=tg.arn)  # nothing left to drain
     ctx.tx.delete(tg)
     return {}
 
