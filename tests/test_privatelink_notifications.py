@@ -336,3 +336,35 @@ def test_private_dns_needs_vpc_dns_attributes(server, clients):
     cons.modify_vpc_attribute(VpcId=cvpc, EnableDnsHostnames={"Value": True})
     cons.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], PrivateDnsEnabled=True)
     assert cons.describe_vpc_endpoints()["VpcEndpoints"][0]["PrivateDnsEnabled"] is True
+
+
+def test_private_dns_waits_for_acceptance(server, clients):
+    sid, cfg = _service(clients, acceptance=True, PrivateDnsName="pay.example.net")
+    r53, zid = _public_zone(clients, "example.net")
+    conf = cfg["PrivateDnsNameConfiguration"]
+    _txt(r53, zid, f"{conf['Name']}.pay.example.net", conf["Value"])
+    prov = clients("ec2", account=PROVIDER)
+    prov.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+    wait_for(lambda: _dns_state(prov, sid) == "verified")
+    cons = clients("ec2", account=CONSUMER)
+    cvpc, subnets = consumer_vpc(clients, CONSUMER)
+    with pytest.raises(ClientError) as e:
+        cons.create_vpc_endpoint(
+            VpcId=cvpc,
+            VpcEndpointType="Interface",
+            ServiceName=cfg["ServiceName"],
+            SubnetIds=subnets,
+            PrivateDnsEnabled=True,
+        )
+    assert _code(e) == "InvalidParameter" and "accepts" in str(e.value)
+    ep = cons.create_vpc_endpoint(
+        VpcId=cvpc, VpcEndpointType="Interface", ServiceName=cfg["ServiceName"], SubnetIds=subnets
+    )["VpcEndpoint"]
+    assert ep["State"] == "pendingAcceptance" and ep["PrivateDnsEnabled"] is False
+    with pytest.raises(ClientError) as e:
+        cons.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], PrivateDnsEnabled=True)
+    assert _code(e) == "InvalidParameter"
+    prov.accept_vpc_endpoint_connections(ServiceId=sid, VpcEndpointIds=[ep["VpcEndpointId"]])
+    wait_for(lambda: cons.describe_vpc_endpoints()["VpcEndpoints"][0]["State"] == "available")
+    cons.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], PrivateDnsEnabled=True)
+    assert cons.describe_vpc_endpoints()["VpcEndpoints"][0]["PrivateDnsEnabled"] is True

@@ -170,8 +170,11 @@ def _check_policy(doc: str | None) -> str | None:
     return doc
 
 
-def private_dns_problem(ctx: RequestContext, ep: VpcEndpoint, vpc: Vpc, service) -> str | None:
-    """Why private DNS cannot be enabled on ``ep``, or None."""
+def private_dns_problem(
+    ctx: RequestContext, ep: VpcEndpoint, vpc: Vpc, service, *, awaiting_acceptance: bool = False
+) -> str | None:
+    """Why private DNS cannot be enabled on ``ep``, or None. ``awaiting_acceptance``: the
+    endpoint waits (or will wait) for the provider to accept it."""
     name = service.private_dns_name
     if not name:
         return f"Private DNS can't be enabled because the service {service.service_name} does not provide a private DNS name."
@@ -179,6 +182,11 @@ def private_dns_problem(ctx: RequestContext, ep: VpcEndpoint, vpc: Vpc, service)
         return (
             f"Private DNS can't be enabled because the private DNS name {name} of the service "
             f"{service.service_name} has not been verified."
+        )
+    if awaiting_acceptance:
+        return (
+            f"Private DNS can't be enabled on {ep.id} until the service owner accepts the VPC "
+            "endpoint connection; enable it once the endpoint is available."
         )
     if not (vpc.enable_dns_support and vpc.enable_dns_hostnames):
         return (
@@ -362,9 +370,16 @@ def create_vpc_endpoint(ctx: RequestContext, params: dict) -> dict:
         if wanted is None:
             # AWS's default is true where the service offers a private name; privlink turns it on
             # only when that can succeed, rather than failing a call that did not ask for it
-            wanted = private_dns_problem(ctx, ep, vpc, service) is None
+            wanted = (
+                private_dns_problem(
+                    ctx, ep, vpc, service, awaiting_acceptance=service.acceptance_required
+                )
+                is None
+            )
         if wanted:
-            problem = private_dns_problem(ctx, ep, vpc, service)
+            problem = private_dns_problem(
+                ctx, ep, vpc, service, awaiting_acceptance=service.acceptance_required
+            )
             if problem:
                 raise AwsError("InvalidParameter", problem)
         ep.private_dns_enabled = bool(wanted)
@@ -505,7 +520,9 @@ def modify_vpc_endpoint(ctx: RequestContext, params: dict) -> dict:
                 "Private DNS is only supported for Interface type VPC Endpoints.",
             )
         if params["PrivateDnsEnabled"] and not ep.private_dns_enabled:
-            problem = private_dns_problem(ctx, mine, vpc, service)
+            problem = private_dns_problem(
+                ctx, mine, vpc, service, awaiting_acceptance=ep.state == "pendingAcceptance"
+            )
             if problem:
                 raise AwsError("InvalidParameter", problem)
         mine.private_dns_enabled = params["PrivateDnsEnabled"]
