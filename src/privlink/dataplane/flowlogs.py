@@ -17,10 +17,11 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..state import Store
 from ..state.ec2 import NetworkInterface
-from ..state.flowlogs import FlowLog
+from ..state.flowlogs import DEFAULT_FORMAT, FlowLog
 
 log = logging.getLogger("privlink.flowlogs")
 
@@ -36,8 +37,7 @@ class Bucket:
     tcp_flags: int = 0
 
 
-@dataclass(frozen=True)
-class RecordKey:
+class RecordKey(NamedTuple):  # a tuple: hashed and compared in C, once per record and direction
     flow_log_id: str
     window: int  # window start, epoch seconds
     src: str
@@ -175,11 +175,12 @@ class FlowLogWriter:
         n = 0
         for fid, rows in due.items():
             fl = logs[fid]
+            fields = fl.fields
             lines_by_eni: dict[str, list[tuple[int, str]]] = defaultdict(list)
             for key, b in sorted(rows, key=lambda kb: (kb[1].start, kb[0].direction)):
                 eni = self._eni_of.pop(key)
                 lines_by_eni[eni.eni_id].append(
-                    (int(b.start * 1000), format_record(fl, eni, key, b))
+                    (int(b.start * 1000), format_record(fl, eni, key, b, fields))
                 )
             try:
                 self._deliver(fl, lines_by_eni)
@@ -239,7 +240,20 @@ class FlowLogWriter:
                 log.exception("flow-log flush failed")
 
 
-def format_record(fl: FlowLog, eni: EniView, key: RecordKey, b: Bucket) -> str:
+_DEFAULT_FIELDS = [f[2:-1] for f in DEFAULT_FORMAT.split()]
+
+
+def format_record(
+    fl: FlowLog, eni: EniView, key: RecordKey, b: Bucket, fields: list[str] | None = None
+) -> str:
+    """One record in the flow log's format (``fields``: ``fl.fields``, if already known)."""
+    if fields is None:
+        fields = fl.fields
+    if fields == _DEFAULT_FIELDS:  # the default format, without a dict per record
+        return (
+            f"2 {eni.account} {eni.eni_id} {key.src} {key.dst} {key.sport} {key.dport} 6"
+            f" {b.packets} {b.bytes} {int(b.start)} {int(math.ceil(b.end))} {key.action} OK"
+        )
     values = {
         "version": "2",
         "account-id": eni.account,
@@ -272,7 +286,7 @@ def format_record(fl: FlowLog, eni: EniView, key: RecordKey, b: Bucket) -> str:
         "traffic-path": "-",
         "reject-reason": "-",
     }
-    return " ".join(values.get(f, "-") for f in fl.fields)
+    return " ".join(values.get(f, "-") for f in fields)
 
 
 def eni_view(eni: NetworkInterface) -> EniView:
