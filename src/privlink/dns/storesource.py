@@ -22,6 +22,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+import time
 from collections import defaultdict
 
 from ..net.realm import RealmError, host_address
@@ -85,6 +86,7 @@ class StoreViewSource:
         self.mem = InMemoryViewSource(public_address=None)
         self.rebuilds = 0
         self._pending: asyncio.TimerHandle | None = None
+        self._last_rebuild = 0.0  # seconds the last rebuild took
         self._loop = asyncio.get_running_loop()
         self.store.subscribe(self._on_change)
         self.rebuild()
@@ -102,14 +104,20 @@ class StoreViewSource:
     # -- keeping current
     def _on_change(self, changes) -> None:
         if self._pending is None and any(c.kind in RELEVANT for c in changes):
-            self._pending = self._loop.call_later(0.01, self._rebuild_soon)
+            # a few milliseconds after a change; when rebuilding takes long (hundreds of
+            # endpoints) and changes keep coming, at most every 3× a rebuild's duration
+            # (≤ 0.25 s), so that rebuilding never takes more than a third of the loop
+            delay = max(0.01, min(0.25, 2 * self._last_rebuild))
+            self._pending = self._loop.call_later(delay, self._rebuild_soon)
 
     def _rebuild_soon(self) -> None:
         self._pending = None
+        started = time.monotonic()
         try:
             self.rebuild()
         except Exception:
             log.exception("rebuilding the DNS views failed")
+        self._last_rebuild = time.monotonic() - started
 
     def rebuild(self) -> None:
         store = self.store
