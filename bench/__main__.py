@@ -220,6 +220,10 @@ def run_dataplane(opts, cfg: dict, env: BenchEnv) -> dict:
     factories = default_factories(quick=opts.quick, extra=opts.extra)
     for spec in opts.candidate or []:
         factories.append(load_factory(spec))
+    if opts.compare_src:
+        from .endpoint import compare_factories
+
+        factories += compare_factories(opts.compare_src)
     if opts.only:
         keep = set(opts.only.split(","))
         factories = [f for f in factories if f().name in keep or f().name == "direct"]
@@ -300,6 +304,12 @@ def run_dataplane(opts, cfg: dict, env: BenchEnv) -> dict:
                     for n, r in runs.items()
                 )
             )
+        for _, c in cands:
+            if hasattr(c, "evidence"):
+                try:
+                    results[c.name]["evidence"] = c.evidence()
+                except Exception as e:  # the figures stand; say why there is no evidence
+                    results[c.name]["evidence"] = f"could not read the flow log: {e}"
     finally:
         for _, c in locals().get("cands", []):
             c.stop()
@@ -469,8 +479,16 @@ def main(argv=None) -> int:
         metavar="NAME=module:factory",
         help="add a data-plane candidate; see bench/candidates.py",
     )
+    p.add_argument(
+        "--compare-src",
+        metavar="DIR",
+        help="another privlink tree's src/ (e.g. a checkout of an older commit), measured"
+        " side by side as extra endpoint rows and an extra control-plane column (A/B)",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the raw results here")
     opts = p.parse_args(argv)
+    if opts.compare_src and not os.path.isdir(os.path.join(opts.compare_src, "privlink")):
+        p.error(f"--compare-src: no privlink package in {opts.compare_src}")
     if opts.reps is not None and not 1 <= opts.reps <= 50:
         p.error("--reps must be between 1 and 50")
     sections = [x.strip() for x in opts.sections.split(",") if x.strip()]
@@ -515,6 +533,7 @@ def main(argv=None) -> int:
                         cfg["control_seconds"],
                         cfg["control_sizes"],
                         log,
+                        compare_src=opts.compare_src,
                     )
                 elif section == "dns":
                     from .dnsbench import run_dns
@@ -569,6 +588,9 @@ def report(data: dict) -> None:
         print()
         for line in verdicts(dp):
             print(line)
+        for r in dp["results"].values():
+            if r.get("evidence"):
+                print(f"{r['label']}: {r['evidence']}")
     cp = data.get("control")
     if cp:
         from .controlplane import control_rows, control_verdicts

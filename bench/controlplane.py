@@ -115,10 +115,9 @@ class MotoServer:
 
 
 class PrivlinkBackend:
-    name = "privlink"
-
-    def __init__(self, workdir: str, rep: int):
-        self.server = PrivlinkServer(workdir, f"control-{rep}", CONTROL_SETTINGS)
+    def __init__(self, workdir: str, rep: int, src: str | None = None, name: str = "privlink"):
+        self.name = name
+        self.server = PrivlinkServer(workdir, f"{name}-{rep}", CONTROL_SETTINGS, src=src)
 
     def start(self):
         self.server.start()
@@ -345,9 +344,10 @@ def one_backend(backend, seconds: float, sizes, loadgen_env, log) -> dict:
     backend.start()
     try:
         ec2, elb = clients(backend.url, ACCOUNT, "ec2", "elbv2")
+        is_privlink = isinstance(backend, PrivlinkBackend)
         az = (
             {"AvailabilityZoneId": "use1-az1"}
-            if backend.name == "privlink"
+            if is_privlink
             else {"AvailabilityZone": "us-east-1a"}
         )
         stack = setup(ec2, elb, az)
@@ -365,7 +365,7 @@ def one_backend(backend, seconds: float, sizes, loadgen_env, log) -> dict:
             )["VpcEndpoint"]
             ids.append(ep["VpcEndpointId"])
 
-        paged = backend.name == "privlink"
+        paged = is_privlink
         for size in sizes:
             have = len(ids)
             if size > have:
@@ -392,23 +392,33 @@ def one_backend(backend, seconds: float, sizes, loadgen_env, log) -> dict:
                 out[f"dth_{size}"] = timed(
                     pid, lambda: elb.describe_target_health(TargetGroupArn=stack["tg"]), seconds
                 )
-        if backend.name == "privlink":
+        if is_privlink:
             out["accept_ms"] = accept_to_first_byte(backend, ec2, elb, loadgen_env, stack)
         return out
     finally:
         backend.stop()
 
 
-def run_control(workdir: str, loadgen_env, reps: int, seconds: float, sizes, log) -> dict:
+def run_control(
+    workdir: str, loadgen_env, reps: int, seconds: float, sizes, log, compare_src=None
+) -> dict:
+    """``compare_src``: another tree's src/ measured too, as "privlink-compare" (A/B)."""
     have_moto = moto_installed()
     runs: dict = {"privlink": [], "moto": []}
     info = {"moto": MotoServer(workdir).version() if have_moto else "not installed"}
+    if compare_src:
+        runs["privlink-compare"] = []
+        info["compare_src"] = compare_src
     for rep in range(reps):
         makers = [lambda r=rep: PrivlinkBackend(workdir, r)]
         if have_moto:
             makers.append(lambda: MotoServer(workdir))
-        if rep % 2:
-            makers.reverse()
+        if compare_src:
+            makers.append(
+                lambda r=rep: PrivlinkBackend(workdir, r, compare_src, "privlink-compare")
+            )
+        k = rep % len(makers)
+        makers = makers[k:] + makers[:k]
         for make in makers:
             b = make()
             t0 = time.time()
@@ -430,24 +440,30 @@ def _med(runs: list, key: str, field: str = "rate"):
 
 
 def control_rows(data: dict) -> list[str]:
-    runs_pl, runs_m = data["runs"]["privlink"], data["runs"].get("moto", [])
+    runs = data["runs"]
+    runs_m = runs.get("moto", [])
     sizes = data["sizes"]
     moto_label = data["info"]["moto"]
+    names = [n for n in ("privlink", "privlink-compare") if n in runs]
+    labels = {
+        "privlink": "privlink",
+        "privlink-compare": f"privlink ({data['info'].get('compare_src')})",
+    }
     rows = [
-        f"| figure | privlink | {moto_label} |",
-        "|---|---|---|",
+        "| figure | " + " | ".join(labels[n] for n in names) + f" | {moto_label} |",
+        "|---" * (len(names) + 2) + "|",
     ]
 
-    def cell(runs, key):
-        r = _med(runs, key)
+    def cell(rs, key):
+        r = _med(rs, key)
         if r is None:
             return None
-        return f"{r:,.0f}/s · {_med(runs, key, 'cpu_ms'):.2f} ms CPU"
+        return f"{r:,.0f}/s · {_med(rs, key, 'cpu_ms'):.2f} ms CPU"
 
-    def ratio(key):
+    def ratio(rs, key):
         pairs = [
             (a[key]["rate"], b[key]["rate"])
-            for a, b in zip(runs_pl, runs_m, strict=False)
+            for a, b in zip(rs, runs_m, strict=False)
             if key in a and key in b
         ]
         return statistics.median(a / b for a, b in pairs) if pairs else None
@@ -468,17 +484,23 @@ def control_rows(data: dict) -> list[str]:
     for size in (sizes[0], sizes[-1]):
         keys.append((f"dth_{size}", f"DescribeTargetHealth, {size} endpoints in the account"))
     for key, label in keys:
-        a, b = cell(runs_pl, key), cell(runs_m, key)
-        r = ratio(key)
-        a = (a or "—") + (f" ({r:.2f}×)" if r else "")
+        cells = []
+        for n in names:
+            a = cell(runs[n], key)
+            r = ratio(runs[n], key)
+            cells.append((a or "—") + (f" ({r:.2f}×)" if r else ""))
+        b = cell(runs_m, key)
         b = (b + " (1.00×)") if b else ("not installed" if moto_label == "not installed" else "—")
-        rows.append(f"| {label} (calls/s) | {a} | {b} |")
-    acc = _med(runs_pl, "accept_ms", field=None)
+        unit = "listings/s" if key.startswith("list_") else "calls/s"
+        rows.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {b} |")
+    accs = []
+    for n in names:
+        acc = _med(runs[n], "accept_ms", field=None)
+        accs.append(f"{acc:,.0f}" if acc is not None else "—")
     rows.append(
-        f"| AcceptVpcEndpointConnections → first byte through the endpoint (ms) | "
-        f"{acc:,.0f} | n/a (no traffic) |"
-        if acc is not None
-        else "| AcceptVpcEndpointConnections → first byte (ms) | — | n/a |"
+        "| AcceptVpcEndpointConnections → first byte through the endpoint (ms) | "
+        + " | ".join(accs)
+        + " | n/a (moto carries no traffic) |"
     )
     return rows
 

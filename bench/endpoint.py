@@ -231,6 +231,18 @@ class PrivlinkEndpoint(Candidate):
         got = logs.filter_log_events(logGroupName="/privlink/bench", limit=limit)
         return [e["message"] for e in got.get("events", [])]
 
+    def evidence(self) -> str:
+        """What shows that the flows went through the whole path: the flow log's size and
+        one ACCEPT record (read with the Logs API)."""
+        _, logs = self.path["clients"]
+        group = logs.describe_log_groups(logGroupNamePrefix="/privlink/bench")["logGroups"]
+        stored = group[0].get("storedBytes", 0) if group else 0
+        sample = logs.filter_log_events(
+            logGroupName="/privlink/bench", filterPattern="ACCEPT", limit=1
+        ).get("events", [])
+        line = sample[0]["message"] if sample else "no ACCEPT record"
+        return f"flow log /privlink/bench holds {stored:,} bytes of records, e.g. `{line}`"
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
@@ -257,3 +269,18 @@ def endpoint() -> PrivlinkEndpoint:
 
 def endpoint_ppv2() -> PrivlinkEndpoint:
     return PrivlinkEndpoint(ppv2=True)
+
+
+def compare_factories(src: str) -> list:
+    """Endpoint candidates running another tree's privlink (``--compare-src``)."""
+
+    def make(ppv2: bool):
+        def factory():
+            c = PrivlinkEndpoint(ppv2=ppv2, src=src)
+            c.name = "privlink-compare-endpoint" + ("-ppv2" if ppv2 else "")
+            c.label = f"privlink endpoint{' PPv2' if ppv2 else ''} ({src})"
+            return c
+
+        return factory
+
+    return [make(False), make(True)]

@@ -164,6 +164,7 @@ class DataPlane:
         self.errors: dict[tuple[str, int], str] = {}
         self._routes: dict[tuple, list] = {}
         self._prepared: dict[tuple[str, int], Prepared | None] = {}
+        self._eni_hosts: dict[str, tuple[NetworkInterface, str]] = {}  # eni id -> (eni, host)
         self._dirty = False
         self._task: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []
@@ -241,16 +242,20 @@ class DataPlane:
             except Exception:
                 log.exception("reconciling the data plane failed")
             spent = time.monotonic() - started
-            if self._dirty and spent > 0.002:
-                # changes keep coming (hundreds of endpoints being created): reconcile at
-                # most every 3× its own duration (≤ 0.25 s late), so that the API and the
-                # flows keep two thirds of the loop
-                await asyncio.sleep(min(0.25, 2 * spent))
+            if self._dirty:
+                # changes keep coming (hundreds of endpoints being created): a reconcile costs
+                # O(endpoints), so the next one waits 50 ms, or twice this one's duration (at
+                # most 0.25 s): the API and the flows keep the loop, and a change still takes
+                # effect within a fraction of a second. A lone change is reconciled at once.
+                await asyncio.sleep(min(0.25, max(0.05, 2 * spent)))
 
     def desired(self) -> dict[tuple[str, int], Binding]:
         store = self.store
         realm = self.runtime.hooks["realm"]
         out: dict[tuple[str, int], Binding] = {}
+        hosts = self._eni_hosts
+        if len(hosts) > 2 * len(self.bindings) + 1024:
+            hosts.clear()
         listeners: dict[str, list[Listener]] = {}
         for ln in store.all(Listener):
             if ln.protocol in ("TCP", "TLS", "TCP_UDP"):
@@ -271,10 +276,17 @@ class DataPlane:
                         eni = store.get(NetworkInterface, eni_id)
                         if eni is None:
                             continue
-                        try:
-                            host = realm.to_host(eni.vpc_id, eni.private_ip_address)
-                        except (RealmError, ValueError):
-                            continue
+                        # (stored objects are replaced, never changed: the same ENI object
+                        # has the same realm address)
+                        cached = hosts.get(eni_id)
+                        if cached is not None and cached[0] is eni:
+                            host = cached[1]
+                        else:
+                            try:
+                                host = realm.to_host(eni.vpc_id, eni.private_ip_address)
+                            except (RealmError, ValueError):
+                                continue
+                            hosts[eni_id] = (eni, host)
                         key = (eni.id, ln.port)
                         if key not in out:  # two NLBs of one service on the same port: the first
                             out[key] = Binding(

@@ -87,6 +87,7 @@ class StoreViewSource:
         self.rebuilds = 0
         self._pending: asyncio.TimerHandle | None = None
         self._last_rebuild = 0.0  # seconds the last rebuild took
+        self._rebuilt_at = 0.0  # when it ended (monotonic)
         self._loop = asyncio.get_running_loop()
         self.store.subscribe(self._on_change)
         self.rebuild()
@@ -104,10 +105,12 @@ class StoreViewSource:
     # -- keeping current
     def _on_change(self, changes) -> None:
         if self._pending is None and any(c.kind in RELEVANT for c in changes):
-            # a few milliseconds after a change; when rebuilding takes long (hundreds of
-            # endpoints) and changes keep coming, at most every 3× a rebuild's duration
-            # (≤ 0.25 s), so that rebuilding never takes more than a third of the loop
-            delay = max(0.01, min(0.25, 2 * self._last_rebuild))
+            # 10 ms after a lone change; while changes keep coming (hundreds of endpoints
+            # being created: a rebuild costs O(names)) 50 ms, or twice the last rebuild's
+            # duration, after the last rebuild (at most 0.25 s), so that the API keeps the loop
+            delay = 0.01
+            if time.monotonic() - self._rebuilt_at < 0.5:
+                delay = min(0.25, max(0.05, 2 * self._last_rebuild))
             self._pending = self._loop.call_later(delay, self._rebuild_soon)
 
     def _rebuild_soon(self) -> None:
@@ -117,7 +120,8 @@ class StoreViewSource:
             self.rebuild()
         except Exception:
             log.exception("rebuilding the DNS views failed")
-        self._last_rebuild = time.monotonic() - started
+        self._rebuilt_at = time.monotonic()
+        self._last_rebuild = self._rebuilt_at - started
 
     def rebuild(self) -> None:
         store = self.store
