@@ -599,7 +599,8 @@ def report(data: dict) -> None:
         n = len(cp["runs"]["privlink"])
         print(
             f"## Control plane — medians of {n} repetition(s), one boto3 client, calls in"
-            f" sequence for {cp['seconds']} s each; ratio privlink / moto in the same repetition"
+            f" sequence for {cp['seconds']} s each; ratio privlink / moto in the same repetition;"
+            " server and boto3 client CPU time per call"
         )
         print()
         for line in control_rows(cp):

@@ -34,6 +34,7 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..net.realm import HOST_BLOCK, RealmError, block_of, host_address, vpc_address
 from ..state import Change
@@ -71,9 +72,10 @@ _PREPARED_FROM = _ROUTING | {
 _MAX_VERDICTS = 4096  # client addresses remembered per binding
 
 
-@dataclass(frozen=True)
-class Binding:
-    """What one listener serves: an endpoint ENI and a listener port of the service's NLB."""
+class Binding(NamedTuple):
+    """What one listener serves: an endpoint ENI and a listener port of the service's NLB.
+
+    (A tuple: ``desired()`` makes one per endpoint ENI and port on every reconcile.)"""
 
     endpoint_id: str
     eni_id: str
@@ -244,10 +246,11 @@ class DataPlane:
             spent = time.monotonic() - started
             if self._dirty:
                 # changes keep coming (hundreds of endpoints being created): a reconcile costs
-                # O(endpoints), so the next one waits 50 ms, or twice this one's duration (at
-                # most 0.25 s): the API and the flows keep the loop, and a change still takes
-                # effect within a fraction of a second. A lone change is reconciled at once.
-                await asyncio.sleep(min(0.25, max(0.05, 2 * spent)))
+                # O(endpoints), so the next one waits 50 ms, or four times this one's duration
+                # (at most 0.25 s): the API and the flows keep most of the loop, and a change
+                # still takes effect within a fraction of a second. A lone change is
+                # reconciled at once.
+                await asyncio.sleep(min(0.25, max(0.05, 4 * spent)))
 
     def desired(self) -> dict[tuple[str, int], Binding]:
         store = self.store

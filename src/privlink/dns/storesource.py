@@ -106,11 +106,12 @@ class StoreViewSource:
     def _on_change(self, changes) -> None:
         if self._pending is None and any(c.kind in RELEVANT for c in changes):
             # 10 ms after a lone change; while changes keep coming (hundreds of endpoints
-            # being created: a rebuild costs O(names)) 50 ms, or twice the last rebuild's
-            # duration, after the last rebuild (at most 0.25 s), so that the API keeps the loop
+            # being created: a rebuild costs O(names)) 50 ms, or four times the last
+            # rebuild's duration, after the last rebuild (at most 0.5 s), so that rebuilding
+            # takes at most a fifth of the loop and the API keeps the rest
             delay = 0.01
             if time.monotonic() - self._rebuilt_at < 0.5:
-                delay = min(0.25, max(0.05, 2 * self._last_rebuild))
+                delay = min(0.5, max(0.05, 4 * self._last_rebuild))
             self._pending = self._loop.call_later(delay, self._rebuild_soon)
 
     def _rebuild_soon(self) -> None:
