@@ -57,9 +57,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def moto_installed() -> bool:
-    return importlib.util.find_spec("moto") is not None and (
-        importlib.util.find_spec("moto.server") is not None
-    )
+    """moto with its server extra (``moto[server]``: Flask and flask-cors)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("moto", "flask", "flask_cors"))
 
 
 class MotoServer:
@@ -450,6 +449,10 @@ def _med(runs: list, key: str, field: str = "rate"):
     return statistics.median(vals) if vals else None
 
 
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 def control_rows(data: dict) -> list[str]:
     runs = data["runs"]
     runs_m = runs.get("moto", [])
@@ -461,7 +464,9 @@ def control_rows(data: dict) -> list[str]:
         "privlink-compare": f"privlink ({data['info'].get('compare_src')})",
     }
     rows = [
-        "| figure | " + " | ".join(labels[n] for n in names) + f" | {moto_label} |",
+        "| figure | "
+        + " | ".join(labels[n] for n in names)
+        + f" | {'moto' if moto_label == 'not installed' else moto_label} |",
         "|---" * (len(names) + 2) + "|",
     ]
 
@@ -493,9 +498,11 @@ def control_rows(data: dict) -> list[str]:
     for size in sizes:
         keys.append((f"by_id_{size}", f"DescribeVpcEndpoints by id, {size} in the account"))
     for size in sizes:
-        keys.append((f"list_{size}", f"DescribeVpcEndpoints whole list, {size} endpoints"))
+        keys.append((f"list_{size}", f"DescribeVpcEndpoints whole list, {size} endpoint{_s(size)}"))
     for size in (sizes[0], sizes[-1]):
-        keys.append((f"dth_{size}", f"DescribeTargetHealth, {size} endpoints in the account"))
+        keys.append(
+            (f"dth_{size}", f"DescribeTargetHealth, {size} endpoint{_s(size)} in the account")
+        )
     for key, label in keys:
         cells = []
         for n in names:
@@ -524,7 +531,10 @@ def control_verdicts(data: dict) -> list[str]:
     out = []
     if runs_m:
         worst = None
-        for key in [f"by_id_{s}" for s in sizes] + [f"dth_{sizes[0]}", f"create_2_{sizes[1]}"]:
+        keys = [f"create_{a + 1}_{b}" for a, b in zip(sizes, sizes[1:], strict=False)]
+        keys += [f"by_id_{s}" for s in sizes] + [f"list_{s}" for s in sizes]
+        keys += [f"dth_{sizes[0]}", f"dth_{sizes[-1]}"]
+        for key in keys:
             pairs = [
                 a[key]["rate"] / b[key]["rate"]
                 for a, b in zip(runs_pl, runs_m, strict=False)
