@@ -5,7 +5,8 @@ servers (``env.sink``, ``env.echo``: every candidate has its own echo server), a
 where the load generators should connect (``bulk_addr``, ``echo_addr``) and which
 processes are the proxy (``bulk_pids()``/``echo_pids()``, for CPU and memory).
 
-More candidates plug in with ``--candidate NAME=module:factory``: ``factory()`` returns an
+The privlink endpoint candidates (a whole privlink server and PrivateLink path) are in
+:mod:`bench.endpoint`. More candidates plug in with ``--candidate NAME=module:factory``: ``factory()`` returns an
 unstarted object with the same attributes and methods (subclass :class:`Candidate`). A full
 privlink endpoint candidate would start a privlink server, create the VPCs, NLB, target
 group and endpoint with boto3, and run its targets with
@@ -246,20 +247,30 @@ class PrivlinkRelay(Candidate):
         self.procs, self.bulk_procs, self.echo_procs = [], [], []
 
 
-def default_factories() -> list:
-    """Zero-argument factories: each call makes a fresh, unstarted candidate."""
-    return [
-        Direct,
-        lambda: HAProxy(262144),
-        lambda: HAProxy(None),
-        PrivlinkRelay,
-        lambda: PrivlinkRelay(ppv2=True),
-        lambda: PrivlinkRelay(mode="splice"),
-        lambda: PrivlinkRelay(mode="copy"),
-        # not the integrated design (one server process): how far spreading flows over
-        # processes would go
-        lambda: PrivlinkRelay(processes=2),
-    ]
+def default_factories(quick: bool = False, extra: bool = False) -> list:
+    """Zero-argument factories: each call makes a fresh, unstarted candidate.
+
+    The default rows: direct, HAProxy tuned and default, privlink's relay alone (the
+    listener without the rest of privlink), and a real privlink endpoint with PROXY v2 off
+    and on. ``quick`` drops HAProxy default; ``extra`` adds the relay's PPv2, splice-only,
+    copy-only and two-process rows."""
+    from .endpoint import PrivlinkEndpoint
+
+    out = [Direct, lambda: HAProxy(262144)]
+    if not quick:
+        out.append(lambda: HAProxy(None))
+    out.append(PrivlinkRelay)
+    if extra:
+        out += [
+            lambda: PrivlinkRelay(ppv2=True),
+            lambda: PrivlinkRelay(mode="splice"),
+            lambda: PrivlinkRelay(mode="copy"),
+            # not the integrated design (one server process): how far spreading flows over
+            # processes would go
+            lambda: PrivlinkRelay(processes=2),
+        ]
+    out += [PrivlinkEndpoint, lambda: PrivlinkEndpoint(ppv2=True)]
+    return out
 
 
 def load_factory(spec: str):

@@ -4,15 +4,19 @@
  *                                          each connection is read to EOF, then the
  *                                          byte count is written back (8 bytes, big-endian)
  *   loadgen echo PORT [HOST]               epoll echo server (many connections)
- *   loadgen bulk PORT BYTES                one stream of BYTES; prints "bytes confirmed seconds"
- *   loadgen connrate PORT CONC SECONDS MAX short connections: connect, 100 B each way, close;
+ *   clients take DEST = PORT (127.0.0.1) or HOST:PORT with HOST in 127.0.0.0/8:
+ *   loadgen bulk DEST BYTES                one stream of BYTES; prints "bytes confirmed seconds"
+ *   loadgen connrate DEST CONC SECONDS MAX short connections: connect, 100 B each way, close;
  *                                          prints "completed errors seconds"
- *   loadgen pingpong PORT COUNT            64-byte round trips on one connection; prints
+ *   loadgen pingpong DEST COUNT            64-byte round trips on one connection; prints
  *                                          "p50_ns p99_ns mean_ns"
- *   loadgen idle PORT N                    opens N connections, one 1-byte round trip each,
+ *   loadgen dns DEST NAME SECONDS WINDOW   UDP DNS queries (A, recursion desired) for NAME,
+ *                                          WINDOW outstanding; prints "answered ok lost seconds"
+ *                                          (ok: NOERROR with an answer record)
+ *   loadgen idle DEST N                    opens N connections, one 1-byte round trip each,
  *                                          prints "ready N", holds them until stdin closes
  *
- * Every client dials 127.0.0.1 only. Every loop is bounded in count and time.
+ * Every client dials 127.0.0.0/8 only (checked). Every loop is bounded in count and time.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -57,6 +62,33 @@ static struct sockaddr_in loopback(int port) {
     return a;
 }
 
+/* Where clients connect: "PORT" (127.0.0.1) or "HOST:PORT" with HOST in 127.0.0.0/8. */
+static struct sockaddr_in dest_addr = {0};
+
+static void parse_dest(const char *spec) {
+    char host[64] = "127.0.0.1";
+    const char *colon = strrchr(spec, ':');
+    int port;
+    if (colon) {
+        size_t n = (size_t)(colon - spec);
+        if (n == 0 || n >= sizeof host) {
+            fprintf(stderr, "bad destination %s\n", spec);
+            exit(2);
+        }
+        memcpy(host, spec, n);
+        host[n] = 0;
+        port = atoi(colon + 1);
+    } else {
+        port = atoi(spec);
+    }
+    dest_addr = loopback(port);
+    if (inet_pton(AF_INET, host, &dest_addr.sin_addr) != 1 ||
+        (ntohl(dest_addr.sin_addr.s_addr) >> 24) != 127 || port <= 0 || port > 65535) {
+        fprintf(stderr, "clients dial 127.0.0.0/8 only, not %s\n", spec);
+        exit(2);
+    }
+}
+
 static const char *listen_host = "127.0.0.1"; /* servers: any 127.0.0.0/8 address */
 
 static int listen_on(int port) {
@@ -73,9 +105,9 @@ static int listen_on(int port) {
     return s;
 }
 
-static int dial(int port) {
+static int dial(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = loopback(port);
+    struct sockaddr_in a = dest_addr;
     if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
     return s;
 }
@@ -179,11 +211,11 @@ static int run_echo(int port) {
 }
 
 /* ------------------------------------------------------------------ bulk */
-static int run_bulk(int port, uint64_t bytes) {
+static int run_bulk(uint64_t bytes) {
     static char buf[1 << 18];
     memset(buf, 'x', sizeof buf);
     double t0 = now();
-    int s = dial(port);
+    int s = dial();
     uint64_t sent = 0;
     while (sent < bytes) {
         size_t want = bytes - sent < sizeof buf ? bytes - sent : sizeof buf;
@@ -223,7 +255,7 @@ struct conn {
  * at connect time) keeps the generator from measuring that search instead of the path. */
 static unsigned src_rr = 0;
 
-static int start_conn(int ep, struct conn *c, int port) {
+static int start_conn(int ep, struct conn *c) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     c->state = 0;
     c->got = 0;
@@ -235,7 +267,7 @@ static int start_conn(int ep, struct conn *c, int port) {
         close(c->fd);
         return -1;
     }
-    struct sockaddr_in a = loopback(port);
+    struct sockaddr_in a = dest_addr;
     int r = connect(c->fd, (struct sockaddr *)&a, sizeof a);
     if (r < 0 && errno != EINPROGRESS) {
         close(c->fd);
@@ -246,7 +278,7 @@ static int start_conn(int ep, struct conn *c, int port) {
     return 0;
 }
 
-static int run_connrate(int port, int conc, double seconds, long max) {
+static int run_connrate(int conc, double seconds, long max) {
     int ep = epoll_create1(0);
     struct conn *cs = calloc(conc, sizeof *cs);
     char msg[100];
@@ -255,7 +287,7 @@ static int run_connrate(int port, int conc, double seconds, long max) {
     long started = 0, done = 0, errors = 0;
     double t0 = now(), deadline = t0 + seconds;
     for (int i = 0; i < conc && started < max; i++) {
-        if (start_conn(ep, &cs[i], port) == 0) started++;
+        if (start_conn(ep, &cs[i]) == 0) started++;
         else errors++;
     }
     struct epoll_event evs[256];
@@ -292,7 +324,7 @@ static int run_connrate(int port, int conc, double seconds, long max) {
                 if (finished) done++;
                 else errors++;
                 if (now() < deadline && started < max) {
-                    if (start_conn(ep, c, port) == 0) started++;
+                    if (start_conn(ep, c) == 0) started++;
                     else errors++;
                 }
             }
@@ -309,8 +341,8 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int run_pingpong(int port, long count) {
-    int s = dial(port);
+static int run_pingpong(long count) {
+    int s = dial();
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char msg[64], buf[64];
@@ -341,13 +373,94 @@ static int run_pingpong(int port, long count) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ dns */
+static int dns_query(unsigned char *q, unsigned id, const char *name) {
+    int n = 0;
+    q[n++] = id >> 8;
+    q[n++] = id & 0xff;
+    q[n++] = 0x01; /* RD */
+    q[n++] = 0x00;
+    q[n++] = 0; q[n++] = 1; /* QDCOUNT */
+    q[n++] = 0; q[n++] = 0;
+    q[n++] = 0; q[n++] = 0;
+    q[n++] = 0; q[n++] = 0;
+    const char *p = name;
+    while (*p) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (len == 0 || len > 63 || n + len + 6 > 300) {
+            fprintf(stderr, "bad name %s\n", name);
+            exit(2);
+        }
+        q[n++] = (unsigned char)len;
+        memcpy(q + n, p, len);
+        n += len;
+        p += len;
+        if (*p == '.') p++;
+    }
+    q[n++] = 0;
+    q[n++] = 0; q[n++] = 1; /* A */
+    q[n++] = 0; q[n++] = 1; /* IN */
+    return n;
+}
+
+static int run_dns(const char *name, double seconds, int window) {
+    if (window < 1) window = 1;
+    if (window > 1024) window = 1024;
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = dest_addr;
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+    set_nonblock(s);
+    static unsigned char outstanding[65536]; /* ids in flight */
+    unsigned char q[320], r[4096];
+    unsigned next_id = 1;
+    long answered = 0, ok = 0, lost = 0, inflight = 0;
+    double t0 = now(), deadline = t0 + seconds;
+    while (now() < deadline) {
+        while (inflight < window) {
+            unsigned id = next_id++ & 0xffff;
+            if (outstanding[id]) { /* a lost query still holds this id: count it */
+                outstanding[id] = 0;
+                lost++;
+                inflight--;
+            }
+            int n = dns_query(q, id, name);
+            if (send(s, q, n, 0) != n) break;
+            outstanding[id] = 1;
+            inflight++;
+        }
+        struct pollfd pf = {.fd = s, .events = POLLIN};
+        int pr = poll(&pf, 1, 200);
+        if (pr == 0) { /* nothing for 200 ms: the window is lost */
+            memset(outstanding, 0, sizeof outstanding);
+            lost += inflight;
+            inflight = 0;
+            continue;
+        }
+        for (;;) {
+            ssize_t m = recv(s, r, sizeof r, 0);
+            if (m < 12) break;
+            unsigned id = (r[0] << 8) | r[1];
+            if (!outstanding[id]) continue;
+            outstanding[id] = 0;
+            inflight--;
+            answered++;
+            int rcode = r[3] & 0x0f, ancount = (r[6] << 8) | r[7];
+            if ((r[2] & 0x80) && rcode == 0 && ancount > 0) ok++;
+        }
+    }
+    double t1 = now();
+    printf("%ld %ld %ld %.6f\n", answered, ok, lost, t1 - t0);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ idle */
-static int run_idle(int port, int n) {
+static int run_idle(int n) {
     int *fds = calloc(n, sizeof *fds);
     int ok = 0;
     for (int i = 0; i < n; i++) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = loopback(port);
+        struct sockaddr_in a = dest_addr;
         if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
             close(s);
             continue;
@@ -378,11 +491,13 @@ int main(int argc, char **argv) {
     if ((!strcmp(mode, "sink") || !strcmp(mode, "echo")) && argc > 3) listen_host = argv[3];
     if (!strcmp(mode, "sink")) return run_sink(port);
     if (!strcmp(mode, "echo")) return run_echo(port);
-    if (!strcmp(mode, "bulk") && argc > 3) return run_bulk(port, strtoull(argv[3], 0, 10));
+    parse_dest(argv[2]);
+    if (!strcmp(mode, "bulk") && argc > 3) return run_bulk(strtoull(argv[3], 0, 10));
     if (!strcmp(mode, "connrate") && argc > 5)
-        return run_connrate(port, atoi(argv[3]), atof(argv[4]), atol(argv[5]));
-    if (!strcmp(mode, "pingpong") && argc > 3) return run_pingpong(port, atol(argv[3]));
-    if (!strcmp(mode, "idle") && argc > 3) return run_idle(port, atoi(argv[3]));
+        return run_connrate(atoi(argv[3]), atof(argv[4]), atol(argv[5]));
+    if (!strcmp(mode, "pingpong") && argc > 3) return run_pingpong(atol(argv[3]));
+    if (!strcmp(mode, "idle") && argc > 3) return run_idle(atoi(argv[3]));
+    if (!strcmp(mode, "dns") && argc > 5) return run_dns(argv[3], atof(argv[4]), atoi(argv[5]));
     fprintf(stderr, "bad arguments\n");
     return 2;
 }

@@ -14,11 +14,21 @@ from .scalars import parse_scalar_text, scalar_text
 
 STRICT = os.environ.get("PRIVLINK_STRICT_SERIALIZE") == "1"
 
-_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;"})
-
 
 def escape(text: str) -> str:
-    return text.translate(_ESC)
+    # (five replace() passes run in C; str.translate with a dict looks up every character,
+    # which showed in profiles of long values such as policy documents)
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    return text
 
 
 class UnknownMember(Exception):
@@ -33,20 +43,36 @@ def _member_xml_name(mshape: Shape, mname: str) -> str:
     return mshape.serialization.get("name") or mname
 
 
+_NOT_IN_BODY = ("header", "headers", "statusCode", "uri", "querystring")
+# id(shape) -> (shape, [(member name, member shape, XML name)]) of the members written in a
+# body: the model is walked once per shape, not once per value written (a list of hundreds
+# of endpoints writes the same structure hundreds of times)
+_BODY_MEMBERS: dict[int, tuple[Shape, list[tuple[str, Shape, str]]]] = {}
+
+
+def _body_members(shape: Shape) -> list[tuple[str, Shape, str]]:
+    got = _BODY_MEMBERS.get(id(shape))
+    if got is not None and got[0] is shape:
+        return got[1]
+    members = [
+        (mname, mshape, _member_xml_name(mshape, mname))
+        for mname, mshape in shape.members.items()
+        if mshape.serialization.get("location") not in _NOT_IN_BODY
+    ]
+    _BODY_MEMBERS[id(shape)] = (shape, members)
+    return members
+
+
 def write_structure_members(shape: Shape, value: dict, out: list[str]) -> None:
-    members = shape.members
     if STRICT:
-        extra = set(value) - set(members)
+        extra = set(value) - set(shape.members)
         if extra:
             raise UnknownMember(f"{shape.name}: unknown members {sorted(extra)}")
-    for mname, mshape in members.items():
+    for mname, mshape, xml_name in _body_members(shape):
         v = value.get(mname)
         if v is None:
             continue
-        loc = mshape.serialization.get("location")
-        if loc in ("header", "headers", "statusCode", "uri", "querystring"):
-            continue
-        write_value(mshape, v, _member_xml_name(mshape, mname), out)
+        write_value(mshape, v, xml_name, out)
 
 
 def write_value(shape: Shape, value, name: str, out: list[str]) -> None:

@@ -31,8 +31,10 @@ import ipaddress
 import logging
 import os
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..net.realm import HOST_BLOCK, RealmError, block_of, host_address, vpc_address
 from ..state import Change
@@ -41,7 +43,7 @@ from ..state.elbv2 import Listener, LoadBalancer, TargetGroup, TargetHealth
 from ..state.elbv2_health import routable_targets
 from ..state.flowlogs import FlowLog
 from ..state.privatelink import EndpointService, VpcEndpoint
-from .flowlogs import FlowLogWriter, eni_view
+from .flowlogs import EniView, FlowLogWriter, eni_view
 from .listener import EndpointListener, FlowRecord, Target, Verdict
 from .proxyv2 import aws_vpce_tlv, build_proxy_header
 
@@ -57,11 +59,23 @@ _RELEVANT = {
     Vpc.KIND,
 }
 _ROUTING = {TargetGroup.KIND, TargetHealth.KIND, LoadBalancer.KIND, Listener.KIND}
+# what the per-binding data of the flow path (Prepared) is computed from: a change to any of
+# these kinds drops it, and the next flow computes it again from the store
+_PREPARED_FROM = _ROUTING | {
+    NetworkInterface.KIND,
+    SecurityGroup.KIND,
+    Subnet.KIND,
+    Vpc.KIND,
+    VpcEndpoint.KIND,
+    EndpointService.KIND,
+}
+_MAX_VERDICTS = 4096  # client addresses remembered per binding
 
 
-@dataclass(frozen=True)
-class Binding:
-    """What one listener serves: an endpoint ENI and a listener port of the service's NLB."""
+class Binding(NamedTuple):
+    """What one listener serves: an endpoint ENI and a listener port of the service's NLB.
+
+    (A tuple: ``desired()`` makes one per endpoint ENI and port on every reconcile.)"""
 
     endpoint_id: str
     eni_id: str
@@ -76,15 +90,47 @@ class Binding:
         return (self.eni_id, self.port)
 
 
-@dataclass
+@dataclass(slots=True)
+class TargetChoice:
+    """Where a load balancer node may send new flows of one target group (precomputed)."""
+
+    targets: list[Target]  # healthy (or fail-open) targets, realm addresses resolved
+    proxy_v2: bool
+    sticky: bool
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What every flow of one binding needs, computed once from the store (and again after
+    a change to any kind in ``_PREPARED_FROM``): the flow path then does dict lookups only."""
+
+    eni: NetworkInterface
+    view: EniView
+    groups: list[SecurityGroup]
+    # client socket address -> (client's VPC address, has a route, security groups allow)
+    verdicts: dict[str, tuple[str | None, bool, bool]]
+    lb: LoadBalancer | None = None
+    node: object = None  # the NLB node in the ENI's AZ
+    tgs: list = field(default_factory=list)  # [(target group arn, weight)]
+    total_weight: int = 0
+    tlv: bytes = b""  # PROXY v2 TLV 0xEA with the endpoint id, encoded once
+    choices: dict = field(default_factory=dict)  # target group arn -> TargetChoice | None
+    key_suffix: str = ""  # ":<eni address>:<port>", the flow hash's constant part
+
+
+@dataclass(slots=True)
 class FlowInfo:
     """Per-flow context (``flow.context``): the client as its VPC sees it."""
 
     binding: Binding
     client_ip: str
     client_port: int
-    eni: object = None
+    prepared: Prepared | None = None
     route: bool = True
+
+    @property
+    def eni(self) -> NetworkInterface | None:
+        return self.prepared.eni if self.prepared is not None else None
 
 
 @dataclass
@@ -119,6 +165,8 @@ class DataPlane:
         self.meters: dict[tuple[str, int], Meters] = {}
         self.errors: dict[tuple[str, int], str] = {}
         self._routes: dict[tuple, list] = {}
+        self._prepared: dict[tuple[str, int], Prepared | None] = {}
+        self._eni_hosts: dict[str, tuple[NetworkInterface, str]] = {}  # eni id -> (eni, host)
         self._dirty = False
         self._task: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []
@@ -176,6 +224,8 @@ class DataPlane:
         kinds = {c.kind for c in changes}
         if kinds & _ROUTING:
             self._routes.clear()
+        if kinds & _PREPARED_FROM:
+            self._prepared.clear()
         if FlowLog.KIND in kinds:
             self.flowlogs.invalidate()
         if kinds & _ROUTING or kinds & {TargetHealth.KIND, TargetGroup.KIND}:
@@ -188,15 +238,31 @@ class DataPlane:
     async def _run(self) -> None:
         while self._dirty and not self._stopped:
             self._dirty = False
+            started = time.monotonic()
             try:
                 await self.reconcile()
             except Exception:
                 log.exception("reconciling the data plane failed")
+            spent = time.monotonic() - started
+            if self._dirty:
+                # changes keep coming (hundreds of endpoints being created): a reconcile costs
+                # O(endpoints), so the next one waits 50 ms, or four times this one's duration
+                # (at most 0.25 s): the API and the flows keep most of the loop, and a change
+                # still takes effect within a fraction of a second. A lone change is
+                # reconciled at once.
+                await asyncio.sleep(min(0.25, max(0.05, 4 * spent)))
 
     def desired(self) -> dict[tuple[str, int], Binding]:
         store = self.store
         realm = self.runtime.hooks["realm"]
         out: dict[tuple[str, int], Binding] = {}
+        hosts = self._eni_hosts
+        if len(hosts) > 2 * len(self.bindings) + 1024:
+            hosts.clear()
+        listeners: dict[str, list[Listener]] = {}
+        for ln in store.all(Listener):
+            if ln.protocol in ("TCP", "TLS", "TCP_UDP"):
+                listeners.setdefault(ln.load_balancer_arn, []).append(ln)
         for ep in store.all(VpcEndpoint):
             if ep.state != "available" or ep.endpoint_type != "Interface" or not ep.service_id:
                 continue
@@ -207,22 +273,23 @@ class DataPlane:
                 lb = store.get(LoadBalancer, lb_arn)
                 if lb is None or lb.state not in ("active", "active_impaired"):
                     continue
-                for ln in store.all(Listener):
-                    if ln.load_balancer_arn != lb_arn or ln.protocol not in (
-                        "TCP",
-                        "TLS",
-                        "TCP_UDP",
-                    ):
-                        continue
+                for ln in listeners.get(lb_arn, ()):
                     idle = TLS_IDLE_TIMEOUT if ln.protocol == "TLS" else ln.idle_timeout
                     for eni_id in ep.network_interface_ids:
                         eni = store.get(NetworkInterface, eni_id)
                         if eni is None:
                             continue
-                        try:
-                            host = realm.to_host(eni.vpc_id, eni.private_ip_address)
-                        except (RealmError, ValueError):
-                            continue
+                        # (stored objects are replaced, never changed: the same ENI object
+                        # has the same realm address)
+                        cached = hosts.get(eni_id)
+                        if cached is not None and cached[0] is eni:
+                            host = cached[1]
+                        else:
+                            try:
+                                host = realm.to_host(eni.vpc_id, eni.private_ip_address)
+                            except (RealmError, ValueError):
+                                continue
+                            hosts[eni_id] = (eni, host)
                         key = (eni.id, ln.port)
                         if key not in out:  # two NLBs of one service on the same port: the first
                             out[key] = Binding(
@@ -309,28 +376,68 @@ class DataPlane:
         except RealmError:
             return None, False
 
+    def _prepare(self, b: Binding) -> Prepared | None:
+        """The binding's precomputed flow data (None: its ENI is gone)."""
+        key = b.key
+        try:
+            return self._prepared[key]
+        except KeyError:
+            pass
+        store = self.store
+        eni = store.get(NetworkInterface, b.eni_id)
+        if eni is None:
+            p = None
+        else:
+            groups = [
+                g
+                for g in (store.get(SecurityGroup, gid) for gid in eni.security_group_ids)
+                if g is not None
+            ]
+            p = Prepared(eni, eni_view(eni), groups, {})
+            p.key_suffix = f":{eni.private_ip_address}:{b.port}"
+            p.tlv = aws_vpce_tlv(b.endpoint_id).encode()
+            lb = store.get(LoadBalancer, b.lb_arn)
+            ln = store.get(Listener, b.listener_arn)
+            if lb is not None and ln is not None:
+                p.lb = lb
+                p.node = next(
+                    (n for n in lb.nodes if n.availability_zone_id == eni.availability_zone_id),
+                    None,
+                )
+                p.tgs = list(ln.forward_target_groups())
+                p.total_weight = sum(w for _, w in p.tgs) or 1
+        if len(self._prepared) > 65536:
+            self._prepared.clear()
+        self._prepared[key] = p
+        return p
+
+    def _verdict(self, p: Prepared, port: int, host_ip: str) -> tuple[str | None, bool, bool]:
+        """(client's VPC address, route, allowed) for a client socket address."""
+        eni = p.eni
+        client_ip, route = self._client_vpc_address(eni, host_ip)
+        allowed = False
+        if route:
+            source_groups: set[str] = set()
+            for other in self.store.owned(NetworkInterface, eni.account, eni.region):
+                if other.vpc_id == eni.vpc_id and other.private_ip_address == client_ip:
+                    source_groups.update(other.security_group_ids)
+                    break
+            allowed = ingress_allows(p.groups, "tcp", port, client_ip, source_groups)
+        if len(p.verdicts) >= _MAX_VERDICTS:
+            p.verdicts.clear()
+        v = p.verdicts[host_ip] = (client_ip, route, allowed)
+        return v
+
     def _policy(self, flow) -> Verdict:
         b: Binding = flow.listener.binding
-        eni = self.store.get(NetworkInterface, b.eni_id)
-        if eni is None:
+        p = self._prepared.get(b.key) or self._prepare(b)
+        if p is None:
             return Verdict.RESET
-        client_ip, route = self._client_vpc_address(eni, flow.client[0])
-        flow.context = FlowInfo(b, client_ip or flow.client[0], flow.client[1], eni, route)
-        if not route:
-            return Verdict.HOLD
-        groups = [
-            g
-            for g in (self.store.get(SecurityGroup, gid) for gid in eni.security_group_ids)
-            if g is not None
-        ]
-        source_groups: set[str] = set()
-        for other in self.store.owned(NetworkInterface, eni.account, eni.region):
-            if other.vpc_id == eni.vpc_id and other.private_ip_address == client_ip:
-                source_groups.update(other.security_group_ids)
-                break
-        if ingress_allows(groups, "tcp", b.port, client_ip, source_groups):
-            return Verdict.ALLOW
-        return Verdict.HOLD
+        host = flow.client[0]
+        v = p.verdicts.get(host) or self._verdict(p, b.port, host)
+        client_ip, route, allowed = v
+        flow.context = FlowInfo(b, client_ip or host, flow.client[1], p, route)
+        return Verdict.ALLOW if allowed else Verdict.HOLD
 
     def _routes_for(self, tg: TargetGroup, lb: LoadBalancer, zone_id: str) -> list:
         key = (tg.id, zone_id)
@@ -339,70 +446,79 @@ class DataPlane:
             got = self._routes[key] = routable_targets(self.store, tg, zone_id, lb)
         return got
 
+    def _choice(self, p: Prepared, tg_arn: str) -> TargetChoice | None:
+        """The targets a flow of this binding may go to in target group ``tg_arn``."""
+        store = self.store
+        tg = store.get(TargetGroup, tg_arn)
+        choice = None
+        if tg is not None and p.node is not None:
+            node = p.node
+            vpc = store.get(Vpc, tg.vpc_id)
+            routes = self._routes_for(tg, p.lb, node.availability_zone_id)
+            targets = []
+            if vpc is not None:
+                try:
+                    bind = (host_address(vpc.realm_block, vpc.cidr_block, node.private_ip), 0)
+                    for t in routes:
+                        address = (host_address(vpc.realm_block, vpc.cidr_block, t.id), t.port)
+                        targets.append(Target(address, bind=bind, tag=(tg.id, t.id, t.port)))
+                except (RealmError, ValueError):
+                    targets = []
+            if targets:
+                choice = TargetChoice(
+                    targets,
+                    tg.attributes.get("proxy_protocol_v2.enabled") == "true",
+                    tg.attributes.get("stickiness.enabled") == "true",
+                )
+        p.choices[tg_arn] = choice
+        return choice
+
     def _pick_target(self, flow) -> Target | None:
         info: FlowInfo = flow.context
-        b = info.binding
-        store = self.store
-        eni = info.eni
-        lb = store.get(LoadBalancer, b.lb_arn)
-        ln = store.get(Listener, b.listener_arn)
-        if lb is None or ln is None:
-            return None
-        node = next(
-            (n for n in lb.nodes if n.availability_zone_id == eni.availability_zone_id), None
-        )
-        if node is None:
-            return None  # the NLB has no node in the ENI's AZ: no service there
-        tgs = ln.forward_target_groups()
-        if not tgs:
-            return None
-        h = zlib.crc32(
-            f"{info.client_ip}:{info.client_port}:{eni.private_ip_address}:{b.port}".encode()
-        )
+        p = info.prepared
+        if p is None or p.node is None or not p.tgs:
+            return None  # no listener or load balancer, or no NLB node in the ENI's AZ
+        tgs = p.tgs
+        h = zlib.crc32(f"{info.client_ip}:{info.client_port}{p.key_suffix}".encode())
         if len(tgs) > 1:
-            total = sum(w for _, w in tgs) or 1
-            slot, acc = h % total, 0
+            slot, acc = h % p.total_weight, 0
+            tg_arn = None
             for arn, w in tgs:
                 acc += w
                 if slot < acc:
                     tg_arn = arn
                     break
+            if tg_arn is None:
+                return None  # every weight is 0
         else:
             tg_arn = tgs[0][0]
-        tg = store.get(TargetGroup, tg_arn)
-        if tg is None:
+        try:
+            choice = p.choices[tg_arn]
+        except KeyError:
+            choice = self._choice(p, tg_arn)
+        if choice is None:
             return None
-        targets = self._routes_for(tg, lb, node.availability_zone_id)
-        if not targets:
-            return None
-        if tg.attributes.get("stickiness.enabled") == "true":
+        targets = choice.targets
+        if choice.sticky:
             h = zlib.crc32(info.client_ip.encode())
         t = targets[h % len(targets)]
-        vpc = store.get(Vpc, tg.vpc_id)
-        if vpc is None:
-            return None
-        try:
-            address = (host_address(vpc.realm_block, vpc.cidr_block, t.id), t.port)
-            bind = (host_address(vpc.realm_block, vpc.cidr_block, node.private_ip), 0)
-        except (RealmError, ValueError):
-            return None
-        header = None
-        if tg.attributes.get("proxy_protocol_v2.enabled") == "true":
-            header = build_proxy_header(
-                info.client_ip,
-                info.client_port,
-                eni.private_ip_address,
-                b.port,
-                [aws_vpce_tlv(b.endpoint_id)],
-            )
-        return Target(address, proxy_header=header, bind=bind, tag=(tg.id, t.id, t.port))
+        if not choice.proxy_v2:
+            return t
+        header = build_proxy_header(
+            info.client_ip,
+            info.client_port,
+            p.eni.private_ip_address,
+            info.binding.port,
+            [p.tlv],
+        )
+        return Target(t.address, proxy_header=header, bind=t.bind, tag=t.tag)
 
     def _on_record(self, rec: FlowRecord) -> None:
         info = rec.context
-        if not isinstance(info, FlowInfo) or not info.route or info.eni is None:
+        if info.__class__ is not FlowInfo or not info.route or info.prepared is None:
             return
         self.flowlogs.add(
-            eni_view(info.eni), info.client_ip, info.client_port, info.binding.port, rec
+            info.prepared.view, info.client_ip, info.client_port, info.binding.port, rec
         )
 
     # -- deregistration and unhealthy targets ---------------------------------------------------

@@ -17,27 +17,31 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..state import Store
 from ..state.ec2 import NetworkInterface
-from ..state.flowlogs import FlowLog
+from ..state.flowlogs import DEFAULT_FORMAT, FlowLog
 
 log = logging.getLogger("privlink.flowlogs")
 
 SYN_BYTES = 60  # what a dropped SYN weighs in a REJECT record
+_DEFAULT_FIELDS = [f[2:-1] for f in DEFAULT_FORMAT.split()]
 
 
-@dataclass
+@dataclass(slots=True)
 class Bucket:
+    """One record's sums: a 5-tuple, direction and action, in one capture window."""
+
     packets: int = 0
     bytes: int = 0
     start: float = math.inf
     end: float = 0.0
     tcp_flags: int = 0
+    eni: EniView | None = None  # where the traffic was seen
 
 
-@dataclass(frozen=True)
-class RecordKey:
+class RecordKey(NamedTuple):
     flow_log_id: str
     window: int  # window start, epoch seconds
     src: str
@@ -48,7 +52,7 @@ class RecordKey:
     direction: str  # ingress | egress (seen from the ENI)
 
 
-@dataclass
+@dataclass(slots=True)
 class EniView:
     """What a record needs to know about the ENI it was seen at."""
 
@@ -66,20 +70,24 @@ class FlowLogWriter:
     store: Store
     settings: object
     s3_root: str
-    buckets: dict[RecordKey, Bucket] = field(default_factory=dict)
+    # (flow log id, window, src, dst, sport, dport, action, direction) -> Bucket: plain
+    # tuples as keys (the fields of RecordKey), hashed and compared in C, one per record
+    buckets: dict[tuple, Bucket] = field(default_factory=dict)
     written: int = 0
-    _covering: dict[str, list[FlowLog]] = field(default_factory=dict)
+    # eni id -> [(flow log id, capture window seconds, traffic type)] of the flow logs
+    # covering it
+    _covering: dict[str, list[tuple[str, float, str]]] = field(default_factory=dict)
     _task: asyncio.Task | None = None
 
     # -- which flow logs cover an ENI (cached; cleared on change)
     def invalidate(self) -> None:
         self._covering.clear()
 
-    def covering(self, eni: EniView) -> list[FlowLog]:
+    def covering(self, eni: EniView) -> list[tuple[str, float, str]]:
         got = self._covering.get(eni.eni_id)
         if got is None:
             got = [
-                f
+                (f.id, self.interval(f), f.traffic_type)
                 for f in self.store.owned(FlowLog, eni.account, eni.region)
                 if f.resource_id in (eni.eni_id, eni.subnet_id, eni.vpc_id)
             ]
@@ -97,11 +105,16 @@ class FlowLogWriter:
 
     # -- intake (called from the relay's record callback)
     def add(self, eni: EniView, client_ip: str, client_port: int, port: int, rec) -> None:
-        logs = self.covering(eni)
+        logs = self._covering.get(eni.eni_id)
+        if logs is None:
+            logs = self.covering(eni)
         if not logs:
             return
-        if rec.action == "REJECT":
-            parts = [
+        action = rec.action
+        start, end = rec.start, rec.end
+        buckets = self.buckets
+        if action == "REJECT":
+            parts: tuple = (
                 (
                     "ingress",
                     client_ip,
@@ -111,10 +124,11 @@ class FlowLogWriter:
                     max(1, rec.packets_in),
                     max(SYN_BYTES, rec.bytes_in),
                     2,
-                )
-            ]
+                ),
+            )
         else:
-            parts = [
+            final = rec.final
+            parts = (
                 (
                     "ingress",
                     client_ip,
@@ -123,7 +137,7 @@ class FlowLogWriter:
                     port,
                     rec.packets_in,
                     rec.bytes_in,
-                    2 if rec.final else 0,
+                    2 if final else 0,
                 ),
                 (
                     "egress",
@@ -133,57 +147,62 @@ class FlowLogWriter:
                     client_port,
                     rec.packets_out,
                     rec.bytes_out,
-                    18 if rec.final else 0,
+                    18 if final else 0,
                 ),
-            ]
-        for fl in logs:
-            if fl.traffic_type != "ALL" and fl.traffic_type != rec.action:
+            )
+        for fid, width, traffic in logs:
+            if traffic != "ALL" and traffic != action:
                 continue
-            width = self.interval(fl)
-            window = int(rec.end // width * width)
+            window = int(end // width * width)
             for direction, src, dst, sport, dport, packets, nbytes, flags in parts:
                 if packets == 0 and nbytes == 0:
                     continue
-                key = RecordKey(fl.id, window, src, dst, sport, dport, rec.action, direction)
-                b = self.buckets.get(key)
+                key = (fid, window, src, dst, sport, dport, action, direction)
+                b = buckets.get(key)
                 if b is None:
-                    b = self.buckets[key] = Bucket()
+                    buckets[key] = Bucket(packets, nbytes, start, end, flags, eni)
+                    continue
                 b.packets += packets
                 b.bytes += nbytes
-                b.start = min(b.start, rec.start)
-                b.end = max(b.end, rec.end)
+                if start < b.start:
+                    b.start = start
+                if end > b.end:
+                    b.end = end
                 b.tcp_flags |= flags
-                self._eni_of[key] = eni
 
     # -- delivery
-    def __post_init__(self) -> None:
-        self._eni_of: dict[RecordKey, EniView] = {}
-
     def flush(self, now: float | None = None, force: bool = False) -> int:
         """Write every window that has closed (all of them with ``force``)."""
         now = time.time() if now is None else now
-        due: dict[str, list[tuple[RecordKey, Bucket]]] = defaultdict(list)
+        if not self.buckets:
+            return 0
         logs = {f.id: f for f in self.store.all(FlowLog)}
-        for key in list(self.buckets):
-            fl = logs.get(key.flow_log_id)
-            if fl is None:
-                self.buckets.pop(key)
-                self._eni_of.pop(key, None)
-                continue
-            if force or key.window + self.interval(fl) <= now:
-                due[key.flow_log_id].append((key, self.buckets.pop(key)))
+        widths = {fid: self.interval(fl) for fid, fl in logs.items()}
+        due: dict[str, list[tuple[tuple, Bucket]]] = defaultdict(list)
+        keep: dict[tuple, Bucket] = {}
+        for key, b in self.buckets.items():
+            width = widths.get(key[0])
+            if width is None:
+                continue  # the flow log is gone
+            if force or key[1] + width <= now:
+                due[key[0]].append((key, b))
+            else:
+                keep[key] = b
+        self.buckets = keep
         n = 0
         for fid, rows in due.items():
             fl = logs[fid]
+            fields = fl.fields
             lines_by_eni: dict[str, list[tuple[int, str]]] = defaultdict(list)
-            for key, b in sorted(rows, key=lambda kb: (kb[1].start, kb[0].direction)):
-                eni = self._eni_of.pop(key)
+            rows.sort(key=lambda kb: (kb[1].start, kb[0][7]))
+            for key, b in rows:
+                eni = b.eni
                 lines_by_eni[eni.eni_id].append(
-                    (int(b.start * 1000), format_record(fl, eni, key, b))
+                    (int(b.start * 1000), format_record(fl, eni, key, b, fields))
                 )
             try:
                 self._deliver(fl, lines_by_eni)
-                n += sum(len(v) for v in lines_by_eni.values())
+                n += len(rows)
             except Exception:
                 log.exception("delivering flow log %s failed", fl.id)
         self.written += n
@@ -239,40 +258,52 @@ class FlowLogWriter:
                 log.exception("flow-log flush failed")
 
 
-def format_record(fl: FlowLog, eni: EniView, key: RecordKey, b: Bucket) -> str:
+def format_record(
+    fl: FlowLog, eni: EniView, key: tuple, b: Bucket, fields: list[str] | None = None
+) -> str:
+    """One record in the flow log's format. ``key`` is a :class:`RecordKey` or a tuple of
+    its fields; ``fields`` is ``fl.fields``, if already known."""
+    _fid, _window, src, dst, sport, dport, action, direction = key
+    if fields is None:
+        fields = fl.fields
+    if fields == _DEFAULT_FIELDS:  # the default format, without a dict per record
+        return (
+            f"2 {eni.account} {eni.eni_id} {src} {dst} {sport} {dport} 6"
+            f" {b.packets} {b.bytes} {int(b.start)} {math.ceil(b.end)} {action} OK"
+        )
     values = {
         "version": "2",
         "account-id": eni.account,
         "interface-id": eni.eni_id,
-        "srcaddr": key.src,
-        "dstaddr": key.dst,
-        "srcport": str(key.sport),
-        "dstport": str(key.dport),
+        "srcaddr": src,
+        "dstaddr": dst,
+        "srcport": str(sport),
+        "dstport": str(dport),
         "protocol": "6",
         "packets": str(b.packets),
         "bytes": str(b.bytes),
         "start": str(int(b.start)),
         "end": str(int(math.ceil(b.end))),
-        "action": key.action,
+        "action": action,
         "log-status": "OK",
         "vpc-id": eni.vpc_id,
         "subnet-id": eni.subnet_id,
         "instance-id": "-",
         "tcp-flags": str(b.tcp_flags),
         "type": "IPv4",
-        "pkt-srcaddr": key.src,
-        "pkt-dstaddr": key.dst,
+        "pkt-srcaddr": src,
+        "pkt-dstaddr": dst,
         "region": eni.region,
         "az-id": eni.az_id,
         "sublocation-type": "-",
         "sublocation-id": "-",
         "pkt-src-aws-service": "-",
         "pkt-dst-aws-service": "-",
-        "flow-direction": key.direction,
+        "flow-direction": direction,
         "traffic-path": "-",
         "reject-reason": "-",
     }
-    return " ".join(values.get(f, "-") for f in fl.fields)
+    return " ".join(values.get(f, "-") for f in fields)
 
 
 def eni_view(eni: NetworkInterface) -> EniView:

@@ -55,9 +55,16 @@ from .relay import (
 
 log = logging.getLogger("privlink.dataplane")
 
-MSS = 1448
+MSS = 1448  # a VPC's usual TCP payload per packet, for packet estimates
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
-_TCP_ESTABLISHED = 1  # a VPC's usual TCP payload per packet, for packet estimates
+_TCP_ESTABLISHED = 1
+# Linux: a socket bound to an address with port 0 gets its port at connect(), from the full
+# (source, destination) 4-tuple, instead of at bind(), from the ports free on that address
+# for every destination. Without it every flow's bind() to the NLB node's address searches
+# the ephemeral range past the TIME_WAIT entries of earlier flows, and fails once they fill it.
+_BIND_NO_PORT = (
+    getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24) if sys.platform.startswith("linux") else None
+)
 
 
 class Verdict(enum.Enum):
@@ -364,6 +371,8 @@ class EndpointListener:
             up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if target.bind is not None:
+                if _BIND_NO_PORT is not None and not target.bind[1]:
+                    up.setsockopt(socket.IPPROTO_IP, _BIND_NO_PORT, 1)
                 up.bind(target.bind)
             err = up.connect_ex(target.address)
         except OSError as e:

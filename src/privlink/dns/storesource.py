@@ -22,6 +22,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+import time
 from collections import defaultdict
 
 from ..net.realm import RealmError, host_address
@@ -85,6 +86,8 @@ class StoreViewSource:
         self.mem = InMemoryViewSource(public_address=None)
         self.rebuilds = 0
         self._pending: asyncio.TimerHandle | None = None
+        self._last_rebuild = 0.0  # seconds the last rebuild took
+        self._rebuilt_at = 0.0  # when it ended (monotonic)
         self._loop = asyncio.get_running_loop()
         self.store.subscribe(self._on_change)
         self.rebuild()
@@ -102,14 +105,24 @@ class StoreViewSource:
     # -- keeping current
     def _on_change(self, changes) -> None:
         if self._pending is None and any(c.kind in RELEVANT for c in changes):
-            self._pending = self._loop.call_later(0.01, self._rebuild_soon)
+            # 10 ms after a lone change; while changes keep coming (hundreds of endpoints
+            # being created: a rebuild costs O(names)) 50 ms, or four times the last
+            # rebuild's duration, after the last rebuild (at most 0.5 s), so that rebuilding
+            # takes at most a fifth of the loop and the API keeps the rest
+            delay = 0.01
+            if time.monotonic() - self._rebuilt_at < 0.5:
+                delay = min(0.5, max(0.05, 4 * self._last_rebuild))
+            self._pending = self._loop.call_later(delay, self._rebuild_soon)
 
     def _rebuild_soon(self) -> None:
         self._pending = None
+        started = time.monotonic()
         try:
             self.rebuild()
         except Exception:
             log.exception("rebuilding the DNS views failed")
+        self._rebuilt_at = time.monotonic()
+        self._last_rebuild = self._rebuilt_at - started
 
     def rebuild(self) -> None:
         store = self.store

@@ -12,6 +12,7 @@ host's own namespace privlink dials only these loopback addresses, never a VPC a
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ class VpcBlock:
     block: int
 
 
+# Pure functions of their (string) arguments, called for every address in every data-plane
+# reconcile and DNS rebuild: parsing with ipaddress costs microseconds, a cache hit does not.
+@functools.lru_cache(maxsize=1 << 16)
 def host_address(block: int, cidr: str, vpc_ip: str) -> str:
     """The loopback address standing for ``vpc_ip`` in a VPC with this block and CIDR."""
     if not FIRST_BLOCK <= block <= LAST_BLOCK:
@@ -44,6 +48,7 @@ def host_address(block: int, cidr: str, vpc_ip: str) -> str:
     return f"127.{block}.{offset >> 8}.{offset & 0xFF}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def vpc_address(block_cidr: str, host_ip: str) -> str:
     """The VPC address a loopback address of the VPC's block stands for."""
     ip = ipaddress.IPv4Address(host_ip)
@@ -54,6 +59,7 @@ def vpc_address(block_cidr: str, host_ip: str) -> str:
     return str(ipaddress.IPv4Address(int(net.network_address) + offset))
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def block_of(host_ip: str) -> int | None:
     """The realm block of a loopback address, or None if it is not in a VPC block."""
     try:
