@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import botocore.awsrequest
+import botocore.exceptions
 import botocore.serialize
 import pytest
 
@@ -429,6 +430,31 @@ def test_operation_privlink_does_not_implement_names_itself(
     )
     resp = send(server.endpoint_url, prepared.method, target, body=body, headers=headers)
     assert_aws_error(fmt, resp, status, code, says=name)
+    assert caller_identity(server.endpoint_url).status == 200
+
+
+# a client pointed at privlink with AWS_ENDPOINT_URL sends every service here, also those
+# privlink does not emulate: each (query, rest-xml, json, rest-json) reads an error naming it
+OTHER_SERVICES = [
+    ("iam", "list_users", "InvalidAction"),
+    ("s3", "list_buckets", "InvalidAction"),
+    ("dynamodb", "list_tables", "UnknownOperationException"),
+    ("lambda", "list_functions", "InvalidAction"),
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "code"), OTHER_SERVICES, ids=[o[0] for o in OTHER_SERVICES]
+)
+def test_a_service_privlink_does_not_emulate_gets_an_error_naming_it(
+    server, clients, service, method, code
+):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        getattr(clients(service), method)()
+    err = e.value.response["Error"]
+    assert err["Code"] == code, err
+    assert f"'{service}'" in err["Message"] and "Traceback" not in err["Message"]
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert caller_identity(server.endpoint_url).status == 200
 
 

@@ -8,6 +8,7 @@ serialise the output. Every failure becomes the service's own AWS error shape.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import time
@@ -23,6 +24,7 @@ from .jsonrpc import JsonProtocol
 from .protocol import HttpRequest, HttpResponse, Protocol
 from .restxml import RestXmlProtocol
 from .sigv4 import read_signature, signature_matches
+from .xmlwire import escape
 
 log = logging.getLogger("privlink.api")
 
@@ -135,11 +137,45 @@ class Api:
         )
         return proto.error(err, new_request_id())
 
+    @staticmethod
+    def unknown_service(req: HttpRequest, service: str, request_id: str) -> HttpResponse:
+        """The answer to a request signed for an AWS service privlink does not emulate (an
+        aws CLI pointed at privlink with AWS_ENDPOINT_URL sends every service here): an error
+        naming the service, in a shape the client's own parser reads. JSON for JSON clients
+        (an X-Amz-Target or a JSON body); otherwise the ``<ErrorResponse><Error>`` document,
+        which the query, ec2 and rest-xml parsers all read, with the code also in the
+        x-amzn-ErrorType header where rest-json parsers look for it."""
+        served = ", ".join(sorted(BY_SIGNING_NAME))
+        message = f"privlink does not emulate the AWS service '{service}'; it serves {served}."
+        ctype = req.header("content-type") or ""
+        if req.header("x-amz-target") or "json" in ctype:
+            body = {"__type": "UnknownOperationException", "message": message}
+            headers = {
+                "Content-Type": "application/x-amz-json-1.1",
+                "x-amzn-RequestId": request_id,
+                "x-amzn-ErrorType": "UnknownOperationException",
+            }
+            return HttpResponse(400, headers, json.dumps(body).encode())
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
+            f"<Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        headers = {
+            "Content-Type": "text/xml",
+            "x-amzn-RequestId": request_id,
+            "x-amzn-ErrorType": "InvalidAction",
+        }
+        return HttpResponse(400, headers, body.encode())
+
     # -- the whole call
     def handle(self, req: HttpRequest) -> HttpResponse:
         request_id = new_request_id()
         self.calls += 1
         signed = read_signature(req)
+        if signed is not None and signed.service and signed.service not in BY_SIGNING_NAME:
+            return self.unknown_service(req, signed.service, request_id)
         spec, kind = self.route(req, signed)
         if kind == "cbor":
             proto = self.protocol(spec, "json")
