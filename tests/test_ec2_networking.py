@@ -341,3 +341,62 @@ def test_waiters(clients):
     ec2.get_waiter("subnet_available").wait(
         SubnetIds=[sid], WaiterConfig={"Delay": 1, "MaxAttempts": 3}
     )
+
+
+def test_network_interface_filters_terraform_uses(clients):
+    ec2, elb = clients("ec2"), clients("elbv2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    sa = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.20.1.0/24", AvailabilityZone="us-east-1a")
+    sb = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.20.2.0/24", AvailabilityZone="us-east-1b")
+    sa, sb = sa["Subnet"], sb["Subnet"]
+    so = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    mine = ec2.create_network_interface(SubnetId=sa["SubnetId"], Description="app server")[
+        "NetworkInterface"
+    ]
+    ec2.create_network_interface(SubnetId=so, Description="elsewhere")
+    lb = elb.create_load_balancer(
+        Name="svc", Type="network", Scheme="internal", Subnets=[sa["SubnetId"], sb["SubnetId"]]
+    )["LoadBalancers"][0]
+    lb_desc = "ELB " + lb["LoadBalancerArn"].split(":loadbalancer/")[1]
+
+    def ids(*filters):
+        got = ec2.describe_network_interfaces(
+            Filters=[{"Name": n, "Values": list(v)} for n, v in filters]
+        )["NetworkInterfaces"]
+        return got
+
+    assert [
+        e["NetworkInterfaceId"] for e in ids(("network-interface-id", [mine["NetworkInterfaceId"]]))
+    ] == [mine["NetworkInterfaceId"]]
+    in_vpc = ids(("vpc-id", [vpc_id]))
+    assert len(in_vpc) == 3 and {e["VpcId"] for e in in_vpc} == {vpc_id}
+    in_b = ids(("subnet-id", [sb["SubnetId"]]))
+    assert len(in_b) == 1 and in_b[0]["Description"] == lb_desc
+    # what made each ENI shows in its description, requester and type
+    assert in_b[0]["AvailabilityZone"] == "us-east-1b"
+    assert in_b[0]["AvailabilityZoneId"] == sb["AvailabilityZoneId"]
+    nodes = ids(("description", [lb_desc]))
+    assert {e["SubnetId"] for e in nodes} == {sa["SubnetId"], sb["SubnetId"]}
+    assert ids(("description", ["app *"])) == ids(
+        ("requester-managed", ["false"]), ("vpc-id", [vpc_id])
+    )
+    elb_made = ids(("requester-id", ["amazon-elb"]))
+    assert sorted(e["NetworkInterfaceId"] for e in elb_made) == sorted(
+        e["NetworkInterfaceId"] for e in nodes
+    )
+    assert all(e["RequesterManaged"] and e["Status"] == "in-use" for e in elb_made)
+    typed = ids(("interface-type", ["network_load_balancer"]))
+    assert {e["NetworkInterfaceId"] for e in typed} == {e["NetworkInterfaceId"] for e in nodes}
+    plain = ids(("interface-type", ["interface"]), ("vpc-id", [vpc_id]))
+    assert [e["NetworkInterfaceId"] for e in plain] == [mine["NetworkInterfaceId"]]
+    assert "RequesterId" not in plain[0] and plain[0]["Status"] == "available"
+    assert ids(("vpc-id", [vpc_id]), ("subnet-id", [so])) == []
+    with pytest.raises(ClientError) as e:
+        ids(("no-such-filter", ["x"]))
+    assert _code(e) == "InvalidParameterValue"
+    # the allocator's addresses show in the subnet's count
+    count = ec2.describe_subnets(SubnetIds=[sa["SubnetId"]])["Subnets"][0][
+        "AvailableIpAddressCount"
+    ]
+    assert count == 251 - 2

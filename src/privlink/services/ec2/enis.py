@@ -144,6 +144,7 @@ def eni_out(ctx: RequestContext, eni: NetworkInterface) -> dict:
         "SubnetId": eni.subnet_id,
         "VpcId": eni.vpc_id,
         "AvailabilityZone": eni.availability_zone,
+        "AvailabilityZoneId": eni.availability_zone_id,
         "Description": eni.description,
         "Groups": groups,
         "InterfaceType": eni.interface_type,
