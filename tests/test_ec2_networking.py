@@ -323,6 +323,17 @@ def test_tags_and_paging(clients):
     assert sum(len(p["Subnets"]) for p in paginator.paginate(PaginationConfig={"PageSize": 5})) == 7
 
 
+def test_max_results_bounds_follow_each_operations_model(clients):
+    ec2 = clients("ec2")
+    ec2.create_vpc(CidrBlock="10.20.0.0/16")
+    # DescribeRouteTablesMaxResults is 5-100, DescribeVpcsMaxResults 5-1000
+    assert len(ec2.describe_route_tables(MaxResults=100)["RouteTables"]) == 1
+    for call, top in ((ec2.describe_route_tables, 100), (ec2.describe_vpcs, 1000)):
+        with pytest.raises(ClientError) as e:
+            call(MaxResults=top + 1)
+        assert _code(e) == "InvalidParameterValue" and str(top) in str(e.value)
+
+
 def test_dry_run(clients):
     ec2 = clients("ec2")
     with pytest.raises(ClientError) as e:

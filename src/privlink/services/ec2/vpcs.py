@@ -348,7 +348,7 @@ def describe_route_tables(ctx: RequestContext, params: dict) -> dict:
         lambda i: f"The routeTable ID '{i}' does not exist",
     )
     rts = apply_filters(rts, params.get("Filters"), _RTB_FILTERS)
-    page, token = paginate(ctx, rts, params, ids_param="RouteTableIds")
+    page, token = paginate(ctx, rts, params, high=100, ids_param="RouteTableIds")
     return {"RouteTables": [route_table_out(ctx, r) for r in page], "NextToken": token}
 
 
