@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+from privlink.cli.main import COMMANDS
+from privlink.config import load_settings
 from privlink.state.backend import SCHEMA_VERSION
 from privlink.testing.embedded import free_port
 
@@ -45,6 +47,28 @@ def test_help_has_an_example():
         p = run(*args)
         assert p.returncode == 0, p.stderr
         assert "example:" in p.stdout and "privlink up" in p.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help_with_an_example(command):
+    p = run(command, "--help")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"usage: privlink {command}"), p.stdout
+    after = p.stdout.split("example", 1)
+    assert len(after) == 2 and f"privlink {command}" in after[1], p.stdout
+
+
+def test_state_dir_defaults_to_the_per_user_xdg_state_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    expected = tmp_path / "home" / ".local" / "state" / "privlink" / "state.sqlite3"
+    assert load_settings().state_path() == str(expected)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert load_settings().state_path() == str(tmp_path / "xdg" / "privlink" / "state.sqlite3")
+    assert load_settings(state_dir=str(tmp_path / "mine")).state_path() == str(
+        tmp_path / "mine" / "state.sqlite3"
+    )
+    assert load_settings(ephemeral=True).state_path() is None
 
 
 def test_no_command_prints_help_and_fails():
