@@ -267,6 +267,97 @@ def test_security_group_rules(clients):
     assert _code(e) == "InvalidGroup.Duplicate"
 
 
+def test_egress_rules_and_every_peer_form(clients):
+    ec2 = clients("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    gid = ec2.create_security_group(GroupName="out", Description="out", VpcId=vpc_id)["GroupId"]
+    out = ec2.authorize_security_group_egress(
+        GroupId=gid,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+                "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32", "Description": "v6"}],
+                "PrefixListIds": [{"PrefixListId": "pl-0123abcd"}],
+            }
+        ],
+    )["SecurityGroupRules"]
+    assert [(r["IsEgress"], r["FromPort"], r["ToPort"]) for r in out] == [(True, 443, 443)] * 3
+    by_peer = {r.get("CidrIpv4") or r.get("CidrIpv6") or r.get("PrefixListId"): r for r in out}
+    assert set(by_peer) == {"10.0.0.0/8", "2001:db8::/32", "pl-0123abcd"}
+    with pytest.raises(ClientError) as e:
+        ec2.authorize_security_group_egress(
+            GroupId=gid,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "PrefixListIds": [{"PrefixListId": "pl-0123abcd"}],
+                }
+            ],
+        )
+    assert _code(e) == "InvalidPermission.Duplicate"
+    # the default allow-all egress goes, the three stay
+    ec2.revoke_security_group_egress(
+        GroupId=gid, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    g = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
+    assert g["IpPermissions"] == []
+    (perm,) = g["IpPermissionsEgress"]
+    assert perm["IpProtocol"] == "tcp" and perm["FromPort"] == 443
+    assert perm["IpRanges"] == [{"CidrIp": "10.0.0.0/8"}]
+    assert perm["Ipv6Ranges"] == [{"CidrIpv6": "2001:db8::/32", "Description": "v6"}]
+    assert perm["PrefixListIds"] == [{"PrefixListId": "pl-0123abcd"}]
+    pl_rule = by_peer["pl-0123abcd"]["SecurityGroupRuleId"]
+    got = ec2.describe_security_group_rules(
+        Filters=[{"Name": "security-group-rule-id", "Values": [pl_rule]}]
+    )["SecurityGroupRules"]
+    assert [(r["GroupId"], r["IsEgress"], r["PrefixListId"]) for r in got] == [
+        (gid, True, "pl-0123abcd")
+    ]
+    ec2.revoke_security_group_egress(GroupId=gid, SecurityGroupRuleIds=[pl_rule])
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [gid]}])[
+        "SecurityGroupRules"
+    ]
+    assert sorted(r["SecurityGroupRuleId"] for r in rules) == sorted(
+        by_peer[p]["SecurityGroupRuleId"] for p in ("10.0.0.0/8", "2001:db8::/32")
+    )
+    with pytest.raises(ClientError) as e:
+        ec2.revoke_security_group_egress(GroupId=gid, SecurityGroupRuleIds=[pl_rule])
+    assert _code(e) == "InvalidSecurityGroupRuleId.NotFound"
+    # a bad rule in a request changes nothing
+    with pytest.raises(ClientError) as e:
+        ec2.authorize_security_group_egress(
+            GroupId=gid,
+            IpPermissions=[
+                {
+                    "IpProtocol": "udp",
+                    "FromPort": 53,
+                    "ToPort": 53,
+                    "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+                },
+                {
+                    "IpProtocol": "udp",
+                    "FromPort": 53,
+                    "ToPort": 53,
+                    "IpRanges": [{"CidrIp": "10.0.0.1/8"}],
+                },
+            ],
+        )
+    assert _code(e) == "InvalidParameterValue"
+    assert (
+        len(
+            ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [gid]}])[
+                "SecurityGroupRules"
+            ]
+        )
+        == 2
+    )
+
+
 def test_isolation_between_accounts(clients):
     prov, cons = clients("ec2", account=PROVIDER), clients("ec2", account=CONSUMER)
     vpc_id = prov.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
