@@ -387,6 +387,27 @@ def test_isolation_between_accounts(clients):
     assert prov.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["OwnerId"] == PROVIDER
 
 
+def test_the_region_comes_from_the_credential_scope(clients):
+    east, west = clients("ec2"), clients("ec2", region="eu-west-1")
+    zones = west.describe_availability_zones()["AvailabilityZones"]
+    assert sorted(z["ZoneId"] for z in zones) == ["euw1-az1", "euw1-az2", "euw1-az3"]
+    assert {z["RegionName"] for z in zones} == {"eu-west-1"}
+    assert [z["ZoneName"] for z in zones] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    vpc_id = west.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    sub = west.create_subnet(VpcId=vpc_id, CidrBlock="10.20.1.0/24", AvailabilityZone="eu-west-1b")
+    assert sub["Subnet"]["SubnetArn"].startswith("arn:aws:ec2:eu-west-1:")
+    assert sub["Subnet"]["AvailabilityZoneId"].startswith("euw1-az")
+    assert [v["VpcId"] for v in west.describe_vpcs()["Vpcs"]] == [vpc_id]
+    # the same account in another Region sees none of it
+    assert east.describe_vpcs()["Vpcs"] == []
+    with pytest.raises(ClientError) as e:
+        east.describe_vpcs(VpcIds=[vpc_id])
+    assert _code(e) == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as e:
+        east.create_subnet(VpcId=vpc_id, CidrBlock="10.20.2.0/24")
+    assert _code(e) == "InvalidVpcID.NotFound"
+
+
 def test_tags_and_paging(clients):
     ec2 = clients("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
