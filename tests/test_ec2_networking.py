@@ -56,8 +56,20 @@ def test_az_filters_and_subnet_by_zone_id(clients):
     ]
     assert len(zones) == 1
     z = zones[0]
-    assert z["ZoneType"] == "availability-zone" and z["GroupName"] == "us-east-1"
+    assert z["ZoneType"] == "availability-zone" and z["GroupName"] == "us-east-1-zg-1"
     assert z["NetworkBorderGroup"] == "us-east-1" and z["RegionName"] == "us-east-1"
+    assert z["GroupLongName"] == "US East (N. Virginia) 1" and z["State"] == "available"
+    for name, value, count in (
+        ("group-name", "us-east-1-zg-1", 6),
+        ("group-long-name", "US East (N. Virginia) 1", 6),
+        ("network-border-group", "us-east-1", 6),
+        ("zone-type", "availability-zone", 6),
+        ("zone-name", "us-east-1?", 6),
+        ("parent-zone-id", "use1-az1", 0),
+        ("state", "unavailable", 0),
+    ):
+        got = ec2.describe_availability_zones(Filters=[{"Name": name, "Values": [value]}])
+        assert len(got["AvailabilityZones"]) == count, (name, value)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]
     sub = ec2.create_subnet(
         VpcId=vpc["VpcId"], CidrBlock="10.0.0.0/24", AvailabilityZoneId="use1-az2"

@@ -28,6 +28,23 @@ REGION_AZ_IDS: dict[str, list[str]] = {
     "sa-east-1": [f"sae1-az{i}" for i in range(1, 4)],
 }
 
+# the names AWS gives these Regions (DescribeAvailabilityZones' GroupLongName is "<name> 1")
+REGION_LONG_NAMES: dict[str, str] = {
+    "us-east-1": "US East (N. Virginia)",
+    "us-east-2": "US East (Ohio)",
+    "us-west-1": "US West (N. California)",
+    "us-west-2": "US West (Oregon)",
+    "eu-west-1": "Europe (Ireland)",
+    "eu-west-2": "Europe (London)",
+    "eu-central-1": "Europe (Frankfurt)",
+    "ap-southeast-1": "Asia Pacific (Singapore)",
+    "ap-southeast-2": "Asia Pacific (Sydney)",
+    "ap-northeast-1": "Asia Pacific (Tokyo)",
+    "ap-south-1": "Asia Pacific (Mumbai)",
+    "ca-central-1": "Canada (Central)",
+    "sa-east-1": "South America (Sao Paulo)",
+}
+
 
 def supported_region(region: str) -> bool:
     return region in REGION_AZ_IDS

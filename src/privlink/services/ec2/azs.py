@@ -9,7 +9,7 @@ permutation per (account, region), so ``us-east-1a`` is ``use1-az4`` in one acco
 from __future__ import annotations
 
 from ...api.errors import AwsError
-from ...state.regions import REGION_AZ_IDS, name_to_id_map
+from ...state.regions import REGION_AZ_IDS, REGION_LONG_NAMES, name_to_id_map
 from ..base import RequestContext, operation
 from .common import apply_filters
 
@@ -67,6 +67,10 @@ class AzMap:
 
 def _zone_items(ctx: RequestContext) -> list[dict]:
     azmap = AzMap.of(ctx)
+    # an Availability Zone's zone group is "<region>-zg-1" (botocore's AvailabilityZone
+    # shape); its network border group is the Region
+    group = f"{ctx.region}-zg-1"
+    long_name = f"{REGION_LONG_NAMES.get(ctx.region, ctx.region)} 1"
     out = []
     for name, zid in sorted(azmap.by_name.items()):
         out.append(
@@ -78,8 +82,8 @@ def _zone_items(ctx: RequestContext) -> list[dict]:
                 "OptInStatus": "opt-in-not-required",
                 "Messages": [],
                 "RegionName": ctx.region,
-                "GroupName": ctx.region,
-                "GroupLongName": ctx.region,
+                "GroupName": group,
+                "GroupLongName": long_name,
                 "NetworkBorderGroup": ctx.region,
             }
         )
@@ -93,6 +97,9 @@ _FILTERS = {
     "state": lambda z: z["State"],
     "region-name": lambda z: z["RegionName"],
     "group-name": lambda z: z["GroupName"],
+    "group-long-name": lambda z: z["GroupLongName"],
+    "parent-zone-id": lambda z: z.get("ParentZoneId"),
+    "parent-zone-name": lambda z: z.get("ParentZoneName"),
     "opt-in-status": lambda z: z["OptInStatus"],
     "network-border-group": lambda z: z["NetworkBorderGroup"],
     "message": lambda z: [],
