@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import CONSUMER, PROVIDER
+from privlink.config import load_settings
+from privlink.testing import EmbeddedPrivlink
+
+from .conftest import CONSUMER, PROVIDER, Clients
 
 
 def _code(e) -> str:
@@ -88,6 +91,18 @@ def test_shuffle_can_be_turned_off(settings, server):
     assert name_to_id_map(PROVIDER, "us-east-1", shuffle=False)["us-east-1a"] == "use1-az1"
     shuffled = {name_to_id_map(str(n).zfill(12), "us-east-1")["us-east-1a"] for n in range(40)}
     assert len(shuffled) > 1  # different accounts see different physical zones as "a"
+
+
+def test_the_config_file_turns_the_per_account_mapping_off(tmp_path):
+    conf = tmp_path / "privlink.toml"
+    conf.write_text("[availability_zones]\nshuffle_per_account = false\n")
+    settings = load_settings(str(conf), ephemeral=True, port=0, dns_port=0)
+    with EmbeddedPrivlink(settings) as pl:
+        clients = Clients(pl.endpoint_url)
+        for account in (PROVIDER, CONSUMER):
+            zones = clients("ec2", account=account).describe_availability_zones()
+            got = {z["ZoneName"]: z["ZoneId"] for z in zones["AvailabilityZones"]}
+            assert got == {f"us-east-1{c}": f"use1-az{i}" for i, c in enumerate("abcdef", 1)}
 
 
 def test_vpc_defaults_and_attributes(clients):
