@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
@@ -149,3 +150,35 @@ def test_declared_secret_is_checked_without_strict_mode():
         with pytest.raises(ClientError) as e:
             clients("ec2", key="AKIADECLARED0000001", secret="bad").describe_availability_zones()
         assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_boto3_with_aws_endpoint_url_root_and_assumed_role_profile(server, tmp_path, monkeypatch):
+    import boto3
+
+    config = tmp_path / "config"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [profile base]
+            region = us-east-1
+            [profile consumer]
+            region = us-east-1
+            role_arn = arn:aws:iam::{CONSUMER}:role/payments-client-prod
+            source_profile = base
+            role_session_name = boto3-test
+            """
+        )
+    )
+    creds = tmp_path / "credentials"
+    creds.write_text(f"[base]\naws_access_key_id = {PROVIDER}\naws_secret_access_key = x\n")
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    base = boto3.Session(profile_name="base").client("sts")
+    assert base.get_caller_identity()["Arn"] == f"arn:aws:iam::{PROVIDER}:root"
+    me = boto3.Session(profile_name="consumer").client("sts").get_caller_identity()
+    assert me["Account"] == CONSUMER
+    assert me["Arn"] == f"arn:aws:sts::{CONSUMER}:assumed-role/payments-client-prod/boto3-test"
