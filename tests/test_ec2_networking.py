@@ -294,6 +294,42 @@ def test_security_group_rules(clients):
     assert _code(e) == "InvalidGroup.Duplicate"
 
 
+def test_a_group_name_two_vpcs_share_is_not_acted_on_by_name(clients):
+    ec2 = clients("ec2")
+    vpcs = [ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"] for _ in range(2)]
+    gids = sorted(
+        ec2.create_security_group(GroupName="web", Description="web", VpcId=v)["GroupId"]
+        for v in vpcs
+    )
+    named = ec2.describe_security_groups(GroupNames=["web"])["SecurityGroups"]
+    assert sorted(g["GroupId"] for g in named) == gids
+    defaults = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+    assert sorted(g["VpcId"] for g in defaults) == sorted(vpcs)
+    for call in (
+        lambda: ec2.delete_security_group(GroupName="web"),
+        lambda: ec2.authorize_security_group_ingress(
+            GroupName="web", IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="10.0.0.0/8"
+        ),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert _code(e) == "VPCIdNotSpecified"
+    groups = ec2.describe_security_groups(GroupIds=gids)["SecurityGroups"]
+    assert all(g["IpPermissions"] == [] for g in groups)
+    # a name only one VPC uses still works
+    ec2.delete_security_group(GroupId=gids[0])
+    ec2.authorize_security_group_ingress(
+        GroupName="web", IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="10.0.0.0/8"
+    )
+    ec2.delete_security_group(GroupName="web")
+    assert (
+        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web"]}])[
+            "SecurityGroups"
+        ]
+        == []
+    )
+
+
 def test_egress_rules_and_every_peer_form(clients):
     ec2 = clients("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]

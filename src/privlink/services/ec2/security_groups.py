@@ -30,11 +30,29 @@ def get_group(ctx: RequestContext, gid: str) -> SecurityGroup:
     return find_owned(ctx, SecurityGroup, gid, "InvalidGroup.NotFound", group_not_found(gid))
 
 
+def _groups_named(ctx: RequestContext, name: str, vpc_id: str | None = None) -> list:
+    found = [
+        g
+        for g in ctx.tx.owned(SecurityGroup, ctx.account, ctx.region)
+        if g.group_name == name and (vpc_id is None or g.vpc_id == vpc_id)
+    ]
+    if not found:
+        raise AwsError("InvalidGroup.NotFound", f"The security group '{name}' does not exist")
+    return sorted(found, key=lambda g: g.id)
+
+
 def _group_by_name(ctx: RequestContext, name: str, vpc_id: str | None = None) -> SecurityGroup:
-    for g in ctx.tx.owned(SecurityGroup, ctx.account, ctx.region):
-        if g.group_name == name and (vpc_id is None or g.vpc_id == vpc_id):
-            return g
-    raise AwsError("InvalidGroup.NotFound", f"The security group '{name}' does not exist")
+    """The one group called ``name`` (in ``vpc_id`` if given). A name alone means the
+    default VPC's group in AWS; privlink has no default VPC, so a name two VPCs share is
+    refused rather than acting on either group."""
+    found = _groups_named(ctx, name, vpc_id)
+    if len(found) > 1:
+        raise AwsError(
+            "VPCIdNotSpecified",
+            f"No default VPC for this user: security group name '{name}' is used in "
+            f"{len(found)} VPCs; name the group by its id.",
+        )
+    return found[0]
 
 
 def normalise_protocol(proto) -> str:
@@ -424,7 +442,7 @@ def describe_security_groups(ctx: RequestContext, params: dict) -> dict:
     if params.get("GroupIds"):
         groups = [get_group(ctx, gid) for gid in dict.fromkeys(params["GroupIds"])]
     if params.get("GroupNames"):
-        groups = [_group_by_name(ctx, n) for n in dict.fromkeys(params["GroupNames"])]
+        groups = [g for n in dict.fromkeys(params["GroupNames"]) for g in _groups_named(ctx, n)]
     groups = apply_filters(groups, params.get("Filters"), _FILTERS)
     page, token = paginate(ctx, groups, params, ids_param="GroupIds")
     return {"SecurityGroups": [group_out(g) for g in page], "NextToken": token}
