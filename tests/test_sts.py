@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from botocore.exceptions import ClientError
 
-from privlink.config import CredentialEntry
+from privlink.config import CredentialEntry, load_settings
 from privlink.testing import EmbeddedPrivlink
 
 from .conftest import CONSUMER, PROVIDER, Clients, make_settings
@@ -23,6 +23,20 @@ def test_twelve_digit_key_is_that_accounts_root(clients):
 def test_unknown_key_acts_as_default_account(clients):
     me = clients("sts", key="AKIAMADEUPKEY").get_caller_identity()
     assert me["Account"] == "000000000000"
+    assert me["Arn"] == "arn:aws:iam::000000000000:root"
+
+
+def test_the_default_account_comes_from_the_config_file(tmp_path):
+    conf = tmp_path / "privlink.toml"
+    conf.write_text('default_account = "123456789012"\n')
+    with EmbeddedPrivlink(load_settings(str(conf), ephemeral=True, port=0, dns_port=0)) as pl:
+        clients = Clients(pl.endpoint_url)
+        me = clients("sts", key="AKIAMADEUPKEY").get_caller_identity()
+        assert me["Arn"] == "arn:aws:iam::123456789012:root"
+        vpc = clients("ec2", key="test").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]
+        assert vpc["OwnerId"] == "123456789012"
+        # a 12-digit key is still its own account
+        assert clients("sts", account=PROVIDER).get_caller_identity()["Account"] == PROVIDER
 
 
 def test_assumed_role_session_acts_as_the_role(clients):
