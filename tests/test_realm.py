@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 import sys
 
@@ -152,6 +153,17 @@ def test_addr_command(server, clients):
     assert ha != hb and ha.startswith("127.") and ha.endswith(".1.20")
     rev = _privlink("addr", "--reverse", hb, endpoint=server.endpoint_url)
     assert rev.stdout.strip() == f"{b} 10.20.1.20"
+    # without --endpoint-url it finds the server through AWS_ENDPOINT_URL
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_ENDPOINT_URL"] = server.endpoint_url
+    via_env = subprocess.run(
+        [sys.executable, "-m", "privlink", "addr", a, "10.20.1.20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert via_env.returncode == 0 and via_env.stdout == ha + "\n", via_env.stderr
     bad = _privlink("addr", a, "10.99.0.1", endpoint=server.endpoint_url)
     assert bad.returncode != 0 and "not inside" in bad.stderr and "Traceback" not in bad.stderr
     down = subprocess.run(
