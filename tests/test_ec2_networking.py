@@ -294,6 +294,79 @@ def test_security_group_rules(clients):
     assert _code(e) == "InvalidGroup.Duplicate"
 
 
+def test_modify_security_group_rules_keeps_the_rule_id(clients):
+    ec2 = clients("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    gid = ec2.create_security_group(GroupName="m", Description="m", VpcId=vpc_id)["GroupId"]
+    a, b = ec2.authorize_security_group_ingress(
+        GroupId=gid,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+            },
+        ],
+    )["SecurityGroupRules"]
+    ec2.modify_security_group_rules(
+        GroupId=gid,
+        SecurityGroupRules=[
+            {
+                "SecurityGroupRuleId": a["SecurityGroupRuleId"],
+                "SecurityGroupRule": {
+                    "IpProtocol": "tcp",
+                    "FromPort": 8080,
+                    "ToPort": 8081,
+                    "CidrIpv4": "10.20.0.0/16",
+                    "Description": "moved",
+                },
+            }
+        ],
+    )
+
+    def rule(rid):
+        (r,) = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"]
+        return (r["FromPort"], r["ToPort"], r["CidrIpv4"], r.get("Description"))
+
+    assert rule(a["SecurityGroupRuleId"]) == (8080, 8081, "10.20.0.0/16", "moved")
+    with pytest.raises(ClientError) as e:  # into a copy of the other rule
+        ec2.modify_security_group_rules(
+            GroupId=gid,
+            SecurityGroupRules=[
+                {
+                    "SecurityGroupRuleId": a["SecurityGroupRuleId"],
+                    "SecurityGroupRule": {
+                        "IpProtocol": "tcp",
+                        "FromPort": 443,
+                        "ToPort": 443,
+                        "CidrIpv4": "10.0.0.0/8",
+                    },
+                }
+            ],
+        )
+    assert _code(e) == "InvalidPermission.Duplicate"
+    assert rule(a["SecurityGroupRuleId"]) == (8080, 8081, "10.20.0.0/16", "moved")
+    assert rule(b["SecurityGroupRuleId"]) == (443, 443, "10.0.0.0/8", None)
+    with pytest.raises(ClientError) as e:
+        ec2.modify_security_group_rules(
+            GroupId=gid,
+            SecurityGroupRules=[
+                {
+                    "SecurityGroupRuleId": "sgr-00000000000000000",
+                    "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": "10.0.0.0/8"},
+                }
+            ],
+        )
+    assert _code(e) == "InvalidSecurityGroupRuleId.NotFound"
+
+
 def test_a_group_name_two_vpcs_share_is_not_acted_on_by_name(clients):
     ec2 = clients("ec2")
     vpcs = [ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"] for _ in range(2)]
