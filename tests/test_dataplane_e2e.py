@@ -334,5 +334,11 @@ def test_flow_logs_and_metrics_with_the_aws_cli(server, clients, world_factory, 
         assert wait_for(
             lambda: metric("ActiveFlowCount", "Maximum") >= 1, timeout=15, what="ActiveFlowCount"
         )
+        # the highest average rate over a window: at least the 6,000 bytes over one window
+        assert wait_for(
+            lambda: metric("PeakBytesPerSecond", "Maximum") > 0,
+            timeout=15,
+            what="PeakBytesPerSecond",
+        )
     finally:
         s.close()

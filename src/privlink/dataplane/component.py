@@ -152,6 +152,7 @@ class Meters:
     svc_active: object
     svc_bytes: object
     svc_rst: object
+    peak: tuple = ()  # PeakBytesPerSecond series, one per dimension set of the load balancer
     last: dict = field(default_factory=dict)
 
 
@@ -172,6 +173,9 @@ class DataPlane:
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
         self.reconciles = 0
+        # PeakBytesPerSecond: bytes per series in the current window, and when it began
+        self._peak_bytes: dict[object, float] = {}
+        self._peak_since = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -607,12 +611,30 @@ class DataPlane:
             svc_active=sink.gauges(p_acct, p_reg, svn, "ActiveConnections", svc_dims),
             svc_bytes=sink.counters(p_acct, p_reg, svn, "BytesProcessed", svc_dims, "Bytes"),
             svc_rst=sink.counters(p_acct, p_reg, svn, "RstPacketsSent", svc_dims),
+            peak=tuple(
+                sink.counter(p_acct, p_reg, nlb, "PeakBytesPerSecond", d, "Bytes/Second")
+                for d in nlb_dims
+            ),
         )
 
     def collect(self) -> None:
         """Feed the metrics sink from the listeners' event counters (runs before each flush)."""
         for key, lst in list(self.listeners.items()):
             self._collect_one(key, lst)
+        self._report_peaks()
+
+    def _report_peaks(self) -> None:
+        """PeakBytesPerSecond: each window's average rate per load balancer (and per its
+        zone), reported once the window is over; CloudWatch users read its Maximum."""
+        now = time.monotonic()
+        spent = now - self._peak_since
+        if spent < self.settings.timing.peak_bytes_window:
+            return
+        for series, nbytes in self._peak_bytes.items():
+            if nbytes:
+                series.observe(nbytes / spent)
+        self._peak_bytes.clear()
+        self._peak_since = now
 
     def _collect_one(self, key, lst: EndpointListener) -> None:
         m = self.meters.get(key)
@@ -637,6 +659,9 @@ class DataPlane:
             m.svc_new.add(d["new"])
         if d["bytes"]:
             m.processed.add(d["bytes"])
+            acc = self._peak_bytes
+            for series in m.peak:  # listeners of one load balancer share these series
+                acc[series] = acc.get(series, 0.0) + d["bytes"]
             m.ep_bytes.add(d["bytes"])
             m.svc_bytes.add(d["bytes"])
         if d["client_rst"]:

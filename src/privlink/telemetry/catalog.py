@@ -16,7 +16,8 @@ Three kinds, three ways to feed the sink (handles from ``sink.counter(...)`` /
   mean level, **Maximum** / **Minimum** the extremes sampled and **SampleCount** the number
   of samples. Prometheus shows the current level.
 * ``peak`` — a measured rate whose useful statistic is **Maximum** (PeakBytesPerSecond:
-  the data plane computes bytes per second over 10-second windows and reports each window
+  the data plane computes bytes per second over ``timing.peak_bytes_window`` (10 s) windows
+  per load balancer and zone, and reports each window
   with ``counter.observe(v)``). Prometheus shows the last value.
 
 AWS publishes these at one-minute granularity, only while there is traffic (no zero
