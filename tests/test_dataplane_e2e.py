@@ -334,6 +334,22 @@ def test_flow_logs_and_metrics_with_the_aws_cli(server, clients, world_factory, 
         assert wait_for(
             lambda: metric("ActiveFlowCount", "Maximum") >= 1, timeout=15, what="ActiveFlowCount"
         )
+        # the provider sees how many endpoints are connected to its service
+        cw = clients("cloudwatch", account=PROVIDER)
+
+        def endpoints_count():
+            pts = cw.get_metric_statistics(
+                Namespace="AWS/PrivateLinkServices",
+                MetricName="EndpointsCount",
+                Dimensions=[{"Name": "Service Id", "Value": w.sid}],
+                StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+                EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2),
+                Period=60,
+                Statistics=["Maximum"],
+            )["Datapoints"]
+            return max((p["Maximum"] for p in pts), default=None)
+
+        assert wait_for(lambda: endpoints_count() == 1, timeout=15, what="EndpointsCount")
         # the highest average rate over a window: at least the 6,000 bytes over one window
         assert wait_for(
             lambda: metric("PeakBytesPerSecond", "Maximum") > 0,

@@ -176,6 +176,8 @@ class DataPlane:
         # PeakBytesPerSecond: bytes per series in the current window, and when it began
         self._peak_bytes: dict[object, float] = {}
         self._peak_since = time.monotonic()
+        # AWS/PrivateLinkServices EndpointsCount: service id -> (account, region) reported
+        self._endpoint_counts: dict[str, tuple[str, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -321,7 +323,35 @@ class DataPlane:
                 self.bindings[key] = b
                 continue
             await self._open(b)
+        self._count_endpoints()
         self.reconciles += 1
+
+    def _count_endpoints(self) -> None:
+        """EndpointsCount per endpoint service: the endpoints connected to it (available),
+        reported every minute while the service exists."""
+        if self.sink is None:
+            return
+        counts: dict[str, int] = {}
+        for ep in self.store.all(VpcEndpoint):
+            if ep.service_id and ep.state == "available":
+                counts[ep.service_id] = counts.get(ep.service_id, 0) + 1
+        seen: dict[str, tuple[str, str]] = {}
+        for svc in self.store.all(EndpointService):
+            owner = (svc.account, svc.region)
+            seen[svc.id] = owner
+            self.sink.gauge_set(
+                *owner,
+                "AWS/PrivateLinkServices",
+                "EndpointsCount",
+                {"Service Id": svc.id},
+                counts.get(svc.id, 0),
+            )
+        for sid, owner in self._endpoint_counts.items():
+            if sid not in seen:
+                self.sink.gauge_remove(
+                    *owner, "AWS/PrivateLinkServices", "EndpointsCount", {"Service Id": sid}
+                )
+        self._endpoint_counts = seen
 
     async def _open(self, b: Binding) -> None:
         lst = EndpointListener(

@@ -22,7 +22,8 @@ Three kinds, three ways to feed the sink (handles from ``sink.counter(...)`` /
 
 AWS publishes these at one-minute granularity, only while there is traffic (no zero
 datapoints) — except HealthyHostCount / UnHealthyHostCount, reported every minute for each
-target group attached to a load balancer, and EndpointsCount.
+target group attached to a load balancer, and EndpointsCount (the available endpoints of each
+endpoint service, set by the data plane on every reconcile).
 
 Dimension sets (each metric is published once per set, as AWS does; the sink stores exactly
 the dimensions it is given, so the feeding layer reports each combination):
