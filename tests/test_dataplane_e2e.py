@@ -143,6 +143,23 @@ def test_cross_zone_decides_whether_another_zone_serves(server, clients, world_f
         Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "true"}],
     )
     wait_for(lambda: _works(host), timeout=5, what="service once cross-zone is on")
+    # the target group's own setting overrides the load balancer's, both ways
+    elb = clients("elbv2", account=PROVIDER)
+
+    def tg_cross_zone(value):
+        elb.modify_target_group_attributes(
+            TargetGroupArn=w.stack.tg_arn,
+            Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": value}],
+        )
+
+    tg_cross_zone("false")
+    wait_for(lambda: not _works(host), timeout=5, what="no service with the group's cross-zone off")
+    elb.modify_load_balancer_attributes(
+        LoadBalancerArn=w.stack.nlb_arn,
+        Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}],
+    )
+    tg_cross_zone("true")
+    wait_for(lambda: _works(host), timeout=5, what="service with the group's cross-zone on")
 
 
 def _works(host):
