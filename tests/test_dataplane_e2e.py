@@ -375,3 +375,30 @@ def test_flow_logs_and_metrics_with_the_aws_cli(server, clients, world_factory, 
         )
     finally:
         s.close()
+
+
+def test_short_flows_still_report_active_flow_count(server, clients, world_factory):
+    """Flows that open and close between two metric ticks: the minute still has its
+    ActiveFlowCount datapoint, as AWS reports it whenever traffic flows."""
+    w = world_factory()
+    wait_healthy(clients, w.stack.tg_arn)
+    host = w.wait_listening()
+    for _ in range(3):
+        assert exchange(host, 8443) == b"ping\n"
+    cw = clients("cloudwatch", account=PROVIDER)
+    lb_dim = w.stack.nlb_arn.split(":loadbalancer/")[1]
+
+    def datapoints():
+        now = dt.datetime.now(dt.UTC)
+        return cw.get_metric_statistics(
+            Namespace="AWS/NetworkELB",
+            MetricName="ActiveFlowCount",
+            Dimensions=[{"Name": "LoadBalancer", "Value": lb_dim}],
+            StartTime=now - dt.timedelta(minutes=5),
+            EndTime=now + dt.timedelta(minutes=2),
+            Period=60,
+            Statistics=["Maximum", "SampleCount"],
+        )["Datapoints"]
+
+    points = wait_for(datapoints, timeout=10, what="ActiveFlowCount datapoints")
+    assert all(p["Maximum"] >= 0 for p in points)

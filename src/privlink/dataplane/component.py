@@ -713,6 +713,12 @@ class DataPlane:
             m.active.move(moved)
             m.ep_active.move(moved)
             m.svc_active.move(moved)
+        elif d["new"]:
+            # flows came and went between two ticks: the level is sampled all the same, so
+            # a minute with traffic has its ActiveFlowCount datapoint (AWS: always reported)
+            m.active.move(0)
+            m.ep_active.move(0)
+            m.svc_active.move(0)
 
 
 __all__ = ["DataPlane", "HOST_BLOCK"]
