@@ -153,8 +153,8 @@ def test_deregistered_target_keeps_its_flows_for_the_delay(server, clients, worl
         old.close()
 
 
-@pytest.mark.parametrize("terminate", [True, False])
-def test_unhealthy_target_gets_no_new_flows(server, clients, world_factory, terminate):
+@pytest.mark.parametrize("existing", ["terminated", "kept", "drained"])
+def test_unhealthy_target_gets_no_new_flows(server, clients, world_factory, existing):
     w = world_factory(targets=("10.10.1.20", "10.10.1.21"))
     elb = clients("elbv2", account=PROVIDER)
     elb.modify_target_group_attributes(
@@ -162,7 +162,11 @@ def test_unhealthy_target_gets_no_new_flows(server, clients, world_factory, term
         Attributes=[
             {
                 "Key": "target_health_state.unhealthy.connection_termination.enabled",
-                "Value": str(terminate).lower(),
+                "Value": str(existing == "terminated").lower(),
+            },
+            {
+                "Key": "target_health_state.unhealthy.draining_interval_seconds",
+                "Value": "2" if existing == "drained" else "0",
             },
             {"Key": "stickiness.enabled", "Value": "true"},  # one client, one target
         ],
@@ -181,10 +185,15 @@ def test_unhealthy_target_gets_no_new_flows(server, clients, world_factory, term
         other = w.target_host(("10.10.1.20", "10.10.1.21")[1 - doomed])
         for _ in range(4):
             assert json.loads(http_get(host, 8443)[1])["local"]["address"] == other
-        if terminate:  # AWS's default: the unhealthy target's connections are reset
+        if existing == "terminated":  # AWS's default: the unhealthy target's flows are reset
             assert _is_reset(flow, timeout=3)
         else:
             assert _echoes(flow, b"after\n")
+        if existing == "drained":  # ... or once the unhealthy draining interval is over
+            assert _is_reset(flow, timeout=5)
+        elif existing == "kept":
+            time.sleep(2.5)
+            assert _echoes(flow, b"later\n")
     finally:
         flow.close()
 

@@ -577,14 +577,31 @@ class DataPlane:
                 if ch.old is not None and ch.old.state == "unhealthy":
                     continue
                 tg = self.store.get(TargetGroup, ch.new.target_group_arn)
+                if tg is None:
+                    continue
+                tag = (tg.id, ch.new.target_id, ch.new.port)
+                attrs = tg.attributes
                 if (
-                    tg is not None
-                    and tg.attributes.get(
+                    attrs.get(
                         "target_health_state.unhealthy.connection_termination.enabled", "true"
                     )
                     == "true"
                 ):
-                    self._close_flows((tg.id, ch.new.target_id, ch.new.port))
+                    self._close_flows(tag)
+                    continue
+                # termination off: the flows run on, for the unhealthy draining interval if set
+                drain = int(
+                    attrs.get("target_health_state.unhealthy.draining_interval_seconds", "0")
+                )
+                if drain > 0:
+                    self.loop.call_later(drain, self._drained_unhealthy, ch.new.id, tag)
+
+    def _drained_unhealthy(self, health_id: str, tag) -> None:
+        """The unhealthy draining interval is over: close the target's flows if it is still
+        unhealthy."""
+        rec = self.store.get(TargetHealth, health_id)
+        if not self._stopped and rec is not None and rec.state == "unhealthy":
+            self._close_flows(tag)
 
     def _close_flows(self, tag) -> int:
         return sum(lst.close_flows(tag=tag) for lst in self.listeners.values())
