@@ -235,3 +235,21 @@ def test_security_group_rule_referencing_a_group(server, clients, world_factory)
         with pytest.raises(TimeoutError):
             s.recv(10)
         s.close()
+
+
+def test_a_client_of_another_vpc_has_no_route(server, clients, world_factory):
+    """The provider's VPC uses the same CIDR as the consumer's (10.10.0.0/16, which the
+    endpoint's security group allows): its client still has no route to the endpoint ENI."""
+    w = world_factory()
+    wait_healthy(clients, w.stack.tg_arn)
+    host = w.wait_listening()
+    realm = w.realm()
+    assert http_get(host, 8443, source=realm.to_host(w.cvpc, "10.10.1.77"))[0] == 200
+    s = socket.socket()
+    s.bind((realm.to_host(w.stack.vpc_id, "10.10.1.77"), 0))
+    s.connect((host, 8443))
+    s.sendall(b"ping\n")
+    s.settimeout(1.0)
+    with pytest.raises(TimeoutError):
+        s.recv(10)
+    s.close()
