@@ -402,3 +402,77 @@ def test_short_flows_still_report_active_flow_count(server, clients, world_facto
 
     points = wait_for(datapoints, timeout=10, what="ActiveFlowCount datapoints")
     assert all(p["Maximum"] >= 0 for p in points)
+
+
+@pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("dig") is None, reason="needs curl and dig"
+)
+def test_curl_by_the_private_name_through_the_vpc_resolver(server, clients, world_factory):
+    """The service's verified private DNS name, resolved with dig against the consumer VPC's
+    resolver (privlink dns VPC_ID), then curl to it reaches the target."""
+    from .test_dns_split_horizon import dig, resolver
+
+    name = "payments.internal.example.com"
+    w = world_factory(tls=True)
+    prov = clients("ec2", account=PROVIDER)
+    prov.modify_vpc_endpoint_service_configuration(ServiceId=w.sid, PrivateDnsName=name)
+    conf = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[w.sid])[
+        "ServiceConfigurations"
+    ][0]["PrivateDnsNameConfiguration"]
+    r53 = clients("route53", account=PROVIDER)
+    zone = r53.create_hosted_zone(Name="example.com", CallerReference="pub")["HostedZone"]["Id"]
+    r53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"{conf['Name']}.{name}",
+                        "Type": "TXT",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": f'"{conf["Value"]}"'}],
+                    },
+                }
+            ]
+        },
+    )
+    prov.start_vpc_endpoint_service_private_dns_verification(ServiceId=w.sid)
+    wait_for(
+        lambda: (
+            prov.describe_vpc_endpoint_service_configurations(ServiceIds=[w.sid])[
+                "ServiceConfigurations"
+            ][0]["PrivateDnsNameConfiguration"]["State"]
+            == "verified"
+        ),
+        what="the private DNS name verified",
+    )
+    clients("ec2", account=CONSUMER).modify_vpc_endpoint(
+        VpcEndpointId=w.ep["VpcEndpointId"], PrivateDnsEnabled=True
+    )
+    mine = resolver(server, w.cvpc)
+    status, addresses = wait_for(
+        lambda: (r := dig(mine, name))[1] and r, timeout=5, what="the private name resolving"
+    )
+    assert addresses == sorted(w.eni_host(i) for i in range(len(w.enis)))
+    wait_healthy(clients, w.stack.tg_arn)
+    w.wait_listening()
+    out = subprocess.run(
+        [
+            "curl",
+            "-sk",
+            "--max-time",
+            "10",
+            "--resolve",
+            f"{name}:8443:{addresses[0]}",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            f"https://{name}:8443/healthz",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.stdout == "200", out.stderr
