@@ -131,6 +131,10 @@ def test_flow_log_api(server, clients):
 
 
 def test_vpc_and_subnet_flow_logs_record_real_flows(server, clients, world, tmp_path):
+    # privlink up says where the s3 destinations' objects go
+    assert f"flow logs to s3 destinations are written under {tmp_path / 's3'}" in (
+        server.app.runtime.hooks["dataplane"].banner()
+    )
     ec2 = clients("ec2", account=CONSUMER)
     eni = world.enis[0]
     # the whole VPC, ACCEPT only, to CloudWatch Logs; the ENI's subnet, REJECT only, to s3

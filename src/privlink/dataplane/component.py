@@ -222,7 +222,8 @@ class DataPlane:
             tmp.cleanup()
 
     def banner(self) -> list[str]:
-        return [f"data plane: {len(self.listeners)} endpoint listeners"] if self.listeners else []
+        lines = [f"data plane: {len(self.listeners)} endpoint listeners"] if self.listeners else []
+        return lines + [f"flow logs to s3 destinations are written under {self.s3_root}"]
 
     # -- reconciling ----------------------------------------------------------------------------
 
