@@ -80,16 +80,16 @@ def test_listeners_follow_the_nlb_listener_and_the_endpoint(server, clients, wor
     host = w.wait_listening()
     elb = clients("elbv2", account=PROVIDER)
     elb.delete_listener(ListenerArn=w.stack.listener_arn)
-    wait_for(lambda: _refused(host), timeout=2, what="the listener gone with the NLB listener")
+    wait_for(lambda: _refused(host), timeout=3, what="the listener gone with the NLB listener")
     elb.create_listener(
         LoadBalancerArn=w.stack.nlb_arn,
         Protocol="TCP",
         Port=8443,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": w.stack.tg_arn}],
     )
-    wait_for(lambda: _serves(host), timeout=2, what="the listener back with the NLB listener")
+    wait_for(lambda: _serves(host), timeout=3, what="the listener back with the NLB listener")
     clients("ec2", account=CONSUMER).delete_vpc_endpoints(VpcEndpointIds=[w.ep["VpcEndpointId"]])
-    wait_for(lambda: _refused(host), timeout=2, what="the listener gone with the endpoint")
+    wait_for(lambda: _refused(host), timeout=3, what="the listener gone with the endpoint")
 
 
 def test_listeners_are_rebuilt_after_a_restart(tmp_path):
