@@ -190,7 +190,19 @@ def test_unhealthy_target_gets_no_new_flows(server, clients, world_factory, exis
         else:
             assert _echoes(flow, b"after\n")
         if existing == "drained":  # ... or once the unhealthy draining interval is over
+
+            def doomed_state():
+                return next(
+                    d["TargetHealth"]["State"]
+                    for d in elb.describe_target_health(TargetGroupArn=w.stack.tg_arn)[
+                        "TargetHealthDescriptions"
+                    ]
+                    if w.target_host(d["Target"]["Id"]) == served
+                )
+
+            assert doomed_state() == "unhealthy.draining"
             assert _is_reset(flow, timeout=5)
+            assert doomed_state() == "unhealthy"
         elif existing == "kept":
             time.sleep(2.5)
             assert _echoes(flow, b"later\n")
