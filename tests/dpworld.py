@@ -122,6 +122,7 @@ def fast(settings):
     t.health_check_interval_floor = 0.5
     t.flow_log_aggregation_interval = 1.0
     t.metrics_flush_interval = 0.3
+    t.peak_bytes_window = 1.0
     t.idle_timeout_floor = 1.0
     return settings
 

@@ -228,3 +228,53 @@ def test_port_zero_picks_a_free_port_and_says_which(procs):
     assert port != 0
     wait_healthy(p, port)
     assert terminate(p)[0] == 0
+
+
+def _read_line_with(p: subprocess.Popen, words: str, timeout: float = 10.0) -> str:
+    """The next line of ``p``'s output that contains ``words``."""
+    import select
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.time()))
+        if not ready:
+            break
+        line = p.stdout.readline()
+        if not line:
+            break
+        if words in line:
+            return line.strip()
+    raise AssertionError(f"privlink up printed no line with {words!r}")
+
+
+def test_says_where_the_resolver_of_a_new_vpc_listens(procs):
+    import boto3
+
+    dns_port = free_port(kind=socket.SOCK_DGRAM)
+    p = subprocess.Popen(
+        privlink_cmd("up", "--ephemeral", "--port", "0", "--dns-port", str(dns_port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=privlink_env(),
+    )
+    procs.started.append(p)
+    line = p.stdout.readline().strip()
+    port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+    wait_healthy(p, port)
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="111111111111",
+        aws_secret_access_key="x",
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    said = _read_line_with(p, vpc)
+    where = run("dns", vpc, "--endpoint-url", f"http://127.0.0.1:{port}").stdout.split()
+    assert said == f"DNS resolver of {vpc} on {where[0]} port {where[1]}"
+    assert where[1] == str(dns_port)
+    ec2.delete_vpc(VpcId=vpc)
+    assert _read_line_with(p, vpc) == f"DNS resolver of {vpc} closed"
+    assert terminate(p)[0] == 0

@@ -143,6 +143,23 @@ def test_cross_zone_decides_whether_another_zone_serves(server, clients, world_f
         Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "true"}],
     )
     wait_for(lambda: _works(host), timeout=5, what="service once cross-zone is on")
+    # the target group's own setting overrides the load balancer's, both ways
+    elb = clients("elbv2", account=PROVIDER)
+
+    def tg_cross_zone(value):
+        elb.modify_target_group_attributes(
+            TargetGroupArn=w.stack.tg_arn,
+            Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": value}],
+        )
+
+    tg_cross_zone("false")
+    wait_for(lambda: not _works(host), timeout=5, what="no service with the group's cross-zone off")
+    elb.modify_load_balancer_attributes(
+        LoadBalancerArn=w.stack.nlb_arn,
+        Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}],
+    )
+    tg_cross_zone("true")
+    wait_for(lambda: _works(host), timeout=5, what="service with the group's cross-zone on")
 
 
 def _works(host):
@@ -334,5 +351,128 @@ def test_flow_logs_and_metrics_with_the_aws_cli(server, clients, world_factory, 
         assert wait_for(
             lambda: metric("ActiveFlowCount", "Maximum") >= 1, timeout=15, what="ActiveFlowCount"
         )
+        # the provider sees how many endpoints are connected to its service
+        cw = clients("cloudwatch", account=PROVIDER)
+
+        def endpoints_count():
+            pts = cw.get_metric_statistics(
+                Namespace="AWS/PrivateLinkServices",
+                MetricName="EndpointsCount",
+                Dimensions=[{"Name": "Service Id", "Value": w.sid}],
+                StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+                EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2),
+                Period=60,
+                Statistics=["Maximum"],
+            )["Datapoints"]
+            return max((p["Maximum"] for p in pts), default=None)
+
+        assert wait_for(lambda: endpoints_count() == 1, timeout=15, what="EndpointsCount")
+        # the highest average rate over a window: at least the 6,000 bytes over one window
+        assert wait_for(
+            lambda: metric("PeakBytesPerSecond", "Maximum") > 0,
+            timeout=15,
+            what="PeakBytesPerSecond",
+        )
     finally:
         s.close()
+
+
+def test_short_flows_still_report_active_flow_count(server, clients, world_factory):
+    """Flows that open and close between two metric ticks: the minute still has its
+    ActiveFlowCount datapoint, as AWS reports it whenever traffic flows."""
+    w = world_factory()
+    wait_healthy(clients, w.stack.tg_arn)
+    host = w.wait_listening()
+    for _ in range(3):
+        assert exchange(host, 8443) == b"ping\n"
+    cw = clients("cloudwatch", account=PROVIDER)
+    lb_dim = w.stack.nlb_arn.split(":loadbalancer/")[1]
+
+    def datapoints():
+        now = dt.datetime.now(dt.UTC)
+        return cw.get_metric_statistics(
+            Namespace="AWS/NetworkELB",
+            MetricName="ActiveFlowCount",
+            Dimensions=[{"Name": "LoadBalancer", "Value": lb_dim}],
+            StartTime=now - dt.timedelta(minutes=5),
+            EndTime=now + dt.timedelta(minutes=2),
+            Period=60,
+            Statistics=["Maximum", "SampleCount"],
+        )["Datapoints"]
+
+    points = wait_for(datapoints, timeout=10, what="ActiveFlowCount datapoints")
+    assert all(p["Maximum"] >= 0 for p in points)
+
+
+@pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("dig") is None, reason="needs curl and dig"
+)
+def test_curl_by_the_private_name_through_the_vpc_resolver(server, clients, world_factory):
+    """The service's verified private DNS name, resolved with dig against the consumer VPC's
+    resolver (privlink dns VPC_ID), then curl to it reaches the target."""
+    from .test_dns_split_horizon import dig, resolver
+
+    name = "payments.internal.example.com"
+    w = world_factory(tls=True)
+    prov = clients("ec2", account=PROVIDER)
+    prov.modify_vpc_endpoint_service_configuration(ServiceId=w.sid, PrivateDnsName=name)
+    conf = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[w.sid])[
+        "ServiceConfigurations"
+    ][0]["PrivateDnsNameConfiguration"]
+    r53 = clients("route53", account=PROVIDER)
+    zone = r53.create_hosted_zone(Name="example.com", CallerReference="pub")["HostedZone"]["Id"]
+    r53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"{conf['Name']}.{name}",
+                        "Type": "TXT",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": f'"{conf["Value"]}"'}],
+                    },
+                }
+            ]
+        },
+    )
+    prov.start_vpc_endpoint_service_private_dns_verification(ServiceId=w.sid)
+    wait_for(
+        lambda: (
+            prov.describe_vpc_endpoint_service_configurations(ServiceIds=[w.sid])[
+                "ServiceConfigurations"
+            ][0]["PrivateDnsNameConfiguration"]["State"]
+            == "verified"
+        ),
+        what="the private DNS name verified",
+    )
+    clients("ec2", account=CONSUMER).modify_vpc_endpoint(
+        VpcEndpointId=w.ep["VpcEndpointId"], PrivateDnsEnabled=True
+    )
+    mine = resolver(server, w.cvpc)
+    status, addresses = wait_for(
+        lambda: (r := dig(mine, name))[1] and r, timeout=5, what="the private name resolving"
+    )
+    assert addresses == sorted(w.eni_host(i) for i in range(len(w.enis)))
+    wait_healthy(clients, w.stack.tg_arn)
+    w.wait_listening()
+    out = subprocess.run(
+        [
+            "curl",
+            "-sk",
+            "--max-time",
+            "10",
+            "--resolve",
+            f"{name}:8443:{addresses[0]}",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            f"https://{name}:8443/healthz",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.stdout == "200", out.stderr

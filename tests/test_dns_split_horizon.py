@@ -263,3 +263,70 @@ def test_ec2_hostnames_and_load_balancer_names(server, clients, world):
         for z in lb["AvailabilityZones"]
     )
     assert dig(resolver(server, "--public"), lb["DNSName"]) == ("NOERROR", nodes)
+
+
+def test_answers_follow_subnets_and_record_changes_within_a_second(server, clients, world):
+    mine = resolver(server, world["cvpc"])
+    cons, ep = world["cons"], world["ep"]
+    regional = ep["DnsEntries"][0]["DnsName"]
+    (az_b, host_b), (az_a, host_a) = sorted(world["eni_hosts"].items(), reverse=True)
+    wait_for(lambda: dig(mine, NAME)[1] == sorted([host_a, host_b]))
+    subnet_b = next(
+        s["SubnetId"]
+        for s in cons.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world["cvpc"]]}])[
+            "Subnets"
+        ]
+        if s["AvailabilityZone"] == az_b
+    )
+    zonal_b = next(e["DnsName"] for e in ep["DnsEntries"] if f"-{az_b}." in e["DnsName"])
+    # a subnet removed from the endpoint: its ENI leaves every name
+    cons.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], RemoveSubnetIds=[subnet_b])
+    wait_for(
+        lambda: dig(mine, regional)[1] == [host_a] and dig(mine, NAME)[1] == [host_a],
+        timeout=1.5,
+        what="the removed subnet's ENI gone from the names",
+    )
+    assert dig(mine, zonal_b)[0] == "NXDOMAIN"
+    # added again: a new ENI in that zone answers
+    cons.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], AddSubnetIds=[subnet_b])
+    both = wait_for(
+        lambda: r if len(r := dig(mine, regional)[1]) == 2 else None,
+        timeout=1.5,
+        what="the added subnet's ENI in the regional name",
+    )
+    assert host_a in both
+    assert dig(mine, zonal_b)[1] == [b for b in both if b != host_a]
+    assert dig(mine, NAME)[1] == both
+    # a record changed in Route 53: the next query sees it
+    r53 = clients("route53", account=PROVIDER)
+    zid = r53.list_hosted_zones()["HostedZones"][0]["Id"]
+
+    def upsert(value):
+        r53.change_resource_record_sets(
+            HostedZoneId=zid,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": "www.example.com",
+                            "Type": "A",
+                            "TTL": 60,
+                            "ResourceRecords": [{"Value": value}],
+                        },
+                    }
+                ]
+            },
+        )
+
+    public = resolver(server, "--public")
+    upsert("198.51.100.1")
+    wait_for(lambda: dig(public, "www.example.com")[1] == ["198.51.100.1"], timeout=1.5)
+    upsert("198.51.100.2")
+    wait_for(
+        lambda: dig(public, "www.example.com")[1] == ["198.51.100.2"],
+        timeout=1.5,
+        what="the changed record answered",
+    )
+    # the consumer VPC falls through to the public view for it
+    assert dig(mine, "www.example.com")[1] == ["198.51.100.2"]

@@ -72,6 +72,8 @@ class Timing:
     # checker runs every interval and timeout faster by health_check_interval_floor / 5 (tests)
     health_check_interval_floor: float = 5.0
     metrics_flush_interval: float = 2.0  # in-memory metrics -> CloudWatch store
+    # PeakBytesPerSecond: the highest average rate over windows of this length (AWS: 10 s)
+    peak_bytes_window: float = 10.0
     retention_sweep_interval: float = 300.0  # expired log events / metric buckets pruned
     # Route 53 changes report PENDING for this long, then INSYNC (0: INSYNC at once)
     route53_change_propagation: float = 0.0

@@ -105,6 +105,9 @@ async def _serve(settings) -> int:
         ) from None
     for line in app.banner():
         print(line, flush=True)
+    dns = app.runtime.hooks.get("dns")
+    if dns is not None:  # resolvers of VPCs created from now on: say where they listen too
+        dns.announce = lambda line: print(line, flush=True)
     await stop.wait()
     print("privlink stopping", file=sys.stderr, flush=True)
     await app.stop()

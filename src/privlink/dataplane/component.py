@@ -152,6 +152,7 @@ class Meters:
     svc_active: object
     svc_bytes: object
     svc_rst: object
+    peak: tuple = ()  # PeakBytesPerSecond series, one per dimension set of the load balancer
     last: dict = field(default_factory=dict)
 
 
@@ -172,6 +173,11 @@ class DataPlane:
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
         self.reconciles = 0
+        # PeakBytesPerSecond: bytes per series in the current window, and when it began
+        self._peak_bytes: dict[object, float] = {}
+        self._peak_since = time.monotonic()
+        # AWS/PrivateLinkServices EndpointsCount: service id -> (account, region) reported
+        self._endpoint_counts: dict[str, tuple[str, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -216,7 +222,8 @@ class DataPlane:
             tmp.cleanup()
 
     def banner(self) -> list[str]:
-        return [f"data plane: {len(self.listeners)} endpoint listeners"] if self.listeners else []
+        lines = [f"data plane: {len(self.listeners)} endpoint listeners"] if self.listeners else []
+        return lines + [f"flow logs to s3 destinations are written under {self.s3_root}"]
 
     # -- reconciling ----------------------------------------------------------------------------
 
@@ -317,7 +324,35 @@ class DataPlane:
                 self.bindings[key] = b
                 continue
             await self._open(b)
+        self._count_endpoints()
         self.reconciles += 1
+
+    def _count_endpoints(self) -> None:
+        """EndpointsCount per endpoint service: the endpoints connected to it (available),
+        reported every minute while the service exists."""
+        if self.sink is None:
+            return
+        counts: dict[str, int] = {}
+        for ep in self.store.all(VpcEndpoint):
+            if ep.service_id and ep.state == "available":
+                counts[ep.service_id] = counts.get(ep.service_id, 0) + 1
+        seen: dict[str, tuple[str, str]] = {}
+        for svc in self.store.all(EndpointService):
+            owner = (svc.account, svc.region)
+            seen[svc.id] = owner
+            self.sink.gauge_set(
+                *owner,
+                "AWS/PrivateLinkServices",
+                "EndpointsCount",
+                {"Service Id": svc.id},
+                counts.get(svc.id, 0),
+            )
+        for sid, owner in self._endpoint_counts.items():
+            if sid not in seen:
+                self.sink.gauge_remove(
+                    *owner, "AWS/PrivateLinkServices", "EndpointsCount", {"Service Id": sid}
+                )
+        self._endpoint_counts = seen
 
     async def _open(self, b: Binding) -> None:
         lst = EndpointListener(
@@ -543,14 +578,31 @@ class DataPlane:
                 if ch.old is not None and ch.old.state == "unhealthy":
                     continue
                 tg = self.store.get(TargetGroup, ch.new.target_group_arn)
+                if tg is None:
+                    continue
+                tag = (tg.id, ch.new.target_id, ch.new.port)
+                attrs = tg.attributes
                 if (
-                    tg is not None
-                    and tg.attributes.get(
+                    attrs.get(
                         "target_health_state.unhealthy.connection_termination.enabled", "true"
                     )
                     == "true"
                 ):
-                    self._close_flows((tg.id, ch.new.target_id, ch.new.port))
+                    self._close_flows(tag)
+                    continue
+                # termination off: the flows run on, for the unhealthy draining interval if set
+                drain = int(
+                    attrs.get("target_health_state.unhealthy.draining_interval_seconds", "0")
+                )
+                if drain > 0:
+                    self.loop.call_later(drain, self._drained_unhealthy, ch.new.id, tag)
+
+    def _drained_unhealthy(self, health_id: str, tag) -> None:
+        """The unhealthy draining interval is over: close the target's flows if it is still
+        unhealthy."""
+        rec = self.store.get(TargetHealth, health_id)
+        if not self._stopped and rec is not None and rec.state == "unhealthy":
+            self._close_flows(tag)
 
     def _close_flows(self, tag) -> int:
         return sum(lst.close_flows(tag=tag) for lst in self.listeners.values())
@@ -607,12 +659,30 @@ class DataPlane:
             svc_active=sink.gauges(p_acct, p_reg, svn, "ActiveConnections", svc_dims),
             svc_bytes=sink.counters(p_acct, p_reg, svn, "BytesProcessed", svc_dims, "Bytes"),
             svc_rst=sink.counters(p_acct, p_reg, svn, "RstPacketsSent", svc_dims),
+            peak=tuple(
+                sink.counter(p_acct, p_reg, nlb, "PeakBytesPerSecond", d, "Bytes/Second")
+                for d in nlb_dims
+            ),
         )
 
     def collect(self) -> None:
         """Feed the metrics sink from the listeners' event counters (runs before each flush)."""
         for key, lst in list(self.listeners.items()):
             self._collect_one(key, lst)
+        self._report_peaks()
+
+    def _report_peaks(self) -> None:
+        """PeakBytesPerSecond: each window's average rate per load balancer (and per its
+        zone), reported once the window is over; CloudWatch users read its Maximum."""
+        now = time.monotonic()
+        spent = now - self._peak_since
+        if spent < self.settings.timing.peak_bytes_window:
+            return
+        for series, nbytes in self._peak_bytes.items():
+            if nbytes:
+                series.observe(nbytes / spent)
+        self._peak_bytes.clear()
+        self._peak_since = now
 
     def _collect_one(self, key, lst: EndpointListener) -> None:
         m = self.meters.get(key)
@@ -637,6 +707,9 @@ class DataPlane:
             m.svc_new.add(d["new"])
         if d["bytes"]:
             m.processed.add(d["bytes"])
+            acc = self._peak_bytes
+            for series in m.peak:  # listeners of one load balancer share these series
+                acc[series] = acc.get(series, 0.0) + d["bytes"]
             m.ep_bytes.add(d["bytes"])
             m.svc_bytes.add(d["bytes"])
         if d["client_rst"]:
@@ -658,6 +731,12 @@ class DataPlane:
             m.active.move(moved)
             m.ep_active.move(moved)
             m.svc_active.move(moved)
+        elif d["new"]:
+            # flows came and went between two ticks: the level is sampled all the same, so
+            # a minute with traffic has its ActiveFlowCount datapoint (AWS: always reported)
+            m.active.move(0)
+            m.ep_active.move(0)
+            m.svc_active.move(0)
 
 
 __all__ = ["DataPlane", "HOST_BLOCK"]

@@ -151,6 +151,9 @@ class DnsComponent:
         self._dirty = False
         self._task: asyncio.Task | None = None
         self._stopped = False
+        # called with one line for each resolver opened or closed after start-up (``privlink
+        # up`` prints them, as it prints the banner for the resolvers there at start)
+        self.announce: Callable[[str], None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -234,6 +237,8 @@ class DnsComponent:
             spec = wanted.get(key)
             if spec is None or spec.address != listener.address:
                 await self.server.remove_listener(key)
+                if self.announce is not None and spec is None:
+                    self.announce(f"DNS resolver of {key} closed")
         for key in list(self.errors):
             if key not in wanted:
                 del self.errors[key]
@@ -272,6 +277,9 @@ class DnsComponent:
         self.errors.pop(key, None)
         if self.port is None:
             self.port = bound
+        if self.announce is not None:
+            what = "public view" if key == PUBLIC else f"resolver of {key}"
+            self.announce(f"DNS {what} on {spec.address} port {bound}")
 
     # -- privlink's own API -------------------------------------------------------------------
 

@@ -16,12 +16,14 @@ Three kinds, three ways to feed the sink (handles from ``sink.counter(...)`` /
   mean level, **Maximum** / **Minimum** the extremes sampled and **SampleCount** the number
   of samples. Prometheus shows the current level.
 * ``peak`` — a measured rate whose useful statistic is **Maximum** (PeakBytesPerSecond:
-  the data plane computes bytes per second over 10-second windows and reports each window
+  the data plane computes bytes per second over ``timing.peak_bytes_window`` (10 s) windows
+  per load balancer and zone, and reports each window
   with ``counter.observe(v)``). Prometheus shows the last value.
 
 AWS publishes these at one-minute granularity, only while there is traffic (no zero
 datapoints) — except HealthyHostCount / UnHealthyHostCount, reported every minute for each
-target group attached to a load balancer, and EndpointsCount.
+target group attached to a load balancer, and EndpointsCount (the available endpoints of each
+endpoint service, set by the data plane on every reconcile).
 
 Dimension sets (each metric is published once per set, as AWS does; the sink stores exactly
 the dimensions it is given, so the feeding layer reports each combination):

@@ -769,8 +769,21 @@ def describe_target_health(ctx: RequestContext, params: dict) -> dict:
     lb = serving_load_balancer(ctx.tx, tg)
     out = []
 
+    drain = 0
+    if tg.attributes.get("target_health_state.unhealthy.connection_termination.enabled") == "false":
+        drain = int(
+            tg.attributes.get("target_health_state.unhealthy.draining_interval_seconds", "0")
+        )
+
     def describe(t: RegisteredTarget) -> dict:
         view = target_health(ctx.tx, tg, t, lb)
+        state = view.state
+        if state == "unhealthy" and drain:
+            # its flows run on for the unhealthy draining interval (the data plane closes
+            # them when it is over)
+            rec = ctx.tx.get(TargetHealth, TargetHealth.key(tg.id, t.id, t.port))
+            if rec is not None and ctx.now < rec.last_change + drain:
+                state = "unhealthy.draining"
         target = {"Id": t.id, "Port": t.port}
         if t.availability_zone:
             target["AvailabilityZone"] = t.availability_zone
@@ -778,7 +791,7 @@ def describe_target_health(ctx: RequestContext, params: dict) -> dict:
             "Target": target,
             "HealthCheckPort": _health_port(tg, t),
             "TargetHealth": {
-                "State": view.state,
+                "State": state,
                 "Reason": view.reason,
                 "Description": view.description,
             },
