@@ -575,7 +575,9 @@ def test_prometheus_exposition(server):
     )
     server.call(sink.gauge_remove, PROVIDER, "us-east-1", "AWS/NetworkELB", "HealthyHostCount",
                 {"LoadBalancer": LB, "TargetGroup": TG})  # fmt: skip
-    with urllib.request.urlopen(server.endpoint_url + "/_privlink/metrics", timeout=10) as r:
+    # the conventional scrape path serves the same exposition
+    with urllib.request.urlopen(server.endpoint_url + "/metrics", timeout=10) as r:
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = r.read().decode()
     assert (
         f'aws_networkelb_processed_bytes{{account="{PROVIDER}",load_balancer="{LB}",region="us-east-1"}} 2000'

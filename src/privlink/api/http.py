@@ -88,6 +88,9 @@ class HttpFront:
                 body=b"",
                 raw_path=raw_path,
             )
+            if req.method == "GET" and req.path == "/metrics" and "authorization" not in headers:
+                # Prometheus scrapes the conventional path; no AWS API lives there
+                req.path = "/_privlink/metrics"
             if req.path.startswith("/_privlink/"):
                 req.body = await self._read_body(request) or b""
                 resp = await self._extension(req)

@@ -1,6 +1,6 @@
 """The in-process metrics sink: what the data plane and the health checker feed, aggregated
 in memory and flushed to the CloudWatch metric store every few seconds, and exposed for
-Prometheus at ``GET /_privlink/metrics``.
+Prometheus at ``GET /metrics`` (also ``GET /_privlink/metrics``).
 
 Feeding is cheap and I/O-free (everything runs on privlink's event loop, so there is no
 lock): a series handle accumulates count / sum / min / max in its own slots, and the sink
@@ -395,4 +395,4 @@ class MetricsSink:
     def banner(self) -> list[str]:
         if self.app is None or getattr(self.app, "port", None) is None:
             return []
-        return [f"metrics for Prometheus at {self.app.endpoint_url}/_privlink/metrics"]
+        return [f"metrics for Prometheus at {self.app.endpoint_url}/metrics"]
