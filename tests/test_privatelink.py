@@ -408,3 +408,102 @@ def test_gateway_endpoint_to_s3_and_prefix_lists(server, clients):
             SubnetIds=["subnet-0123456789abcdef0"],
         )
     assert _code(e) == "InvalidParameter"
+
+
+def test_load_balancer_belongs_to_one_service_and_only_its_owner_can_pin_it(server, clients):
+    stack, sid, _ = _published(clients, acceptance=True)
+    prov = clients("ec2", account=PROVIDER)
+    other = provider_stack(clients, PROVIDER, name="other", cidr="10.30.0.0/16")
+    sid2 = prov.create_vpc_endpoint_service_configuration(NetworkLoadBalancerArns=[other.nlb_arn])[
+        "ServiceConfiguration"
+    ]["ServiceId"]
+    _wait_service(prov, sid2)
+    # adding a load balancer another service already uses is refused, and changes nothing
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid2, AddNetworkLoadBalancerArns=[stack.nlb_arn], AcceptanceRequired=False
+        )
+    assert _code(e) == "InvalidParameter" and sid in str(e.value)
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid2])[
+        "ServiceConfigurations"
+    ][0]
+    assert cfg["NetworkLoadBalancerArns"] == [other.nlb_arn] and cfg["AcceptanceRequired"]
+    # another account naming the provider's NLB gets a Failed service, which pins nothing
+    elb = clients("elbv2", account=PROVIDER)
+    stranger = clients("ec2", account=OUTSIDER)
+    bad = stranger.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[other.nlb_arn]
+    )["ServiceConfiguration"]["ServiceId"]
+    _wait_service(stranger, bad, "Failed")
+    with pytest.raises(ClientError) as e:
+        elb.delete_load_balancer(LoadBalancerArn=other.nlb_arn)
+    assert _code(e) == "ResourceInUse" and sid2 in str(e.value) and bad not in str(e.value)
+    assert prov.delete_vpc_endpoint_service_configurations(ServiceIds=[sid2])["Unsuccessful"] == []
+    wait_for(
+        lambda: (
+            not prov.describe_vpc_endpoint_service_configurations(
+                Filters=[{"Name": "service-id", "Values": [sid2]}]
+            )["ServiceConfigurations"]
+        ),
+        what="service deleted",
+    )
+    elb.delete_load_balancer(LoadBalancerArn=other.nlb_arn)
+    with pytest.raises(ClientError) as e:
+        elb.describe_load_balancers(LoadBalancerArns=[other.nlb_arn])
+    assert _code(e) == "LoadBalancerNotFound"
+
+
+def test_ip_address_types_are_validated_and_change_nothing(server, clients):
+    _, sid, name = _published(clients, acceptance=False)
+    prov = clients("ec2", account=PROVIDER)
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid, AddSupportedIpAddressTypes=["ipv7"]
+        )
+    assert _code(e) == "InvalidParameter"
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+        "ServiceConfigurations"
+    ][0]
+    assert cfg["SupportedIpAddressTypes"] == ["ipv4"]
+    cons = clients("ec2", account=CONSUMER)
+    cvpc, csubnets = consumer_vpc(clients, CONSUMER)
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            cons.create_vpc_endpoint(
+                VpcId=cvpc, VpcEndpointType="Interface", ServiceName=name, SubnetIds=csubnets, **kw
+            )
+        assert _code(e) == "InvalidParameter"
+
+    refused(IpAddressType="dualstack")  # the service does not offer ipv6
+    refused(DnsOptions={"DnsRecordIpType": "bogus"})
+    refused(DnsOptions={"DnsRecordIpType": "ipv6"})  # an ipv4 endpoint has no ipv6 records
+    assert cons.describe_vpc_endpoints()["VpcEndpoints"] == []
+    ep = cons.create_vpc_endpoint(
+        VpcId=cvpc, VpcEndpointType="Interface", ServiceName=name, SubnetIds=csubnets
+    )["VpcEndpoint"]
+    eid = ep["VpcEndpointId"]
+    assert ep["IpAddressType"] == "ipv4" and ep["DnsOptions"]["DnsRecordIpType"] == "ipv4"
+    for kw in (
+        {"IpAddressType": "ipv6"},
+        {"IpAddressType": "bogus"},
+        {"DnsOptions": {"DnsRecordIpType": "dualstack"}},
+        {"DnsOptions": {"DnsRecordIpType": "nope"}},
+    ):
+        with pytest.raises(ClientError) as e:
+            cons.modify_vpc_endpoint(VpcEndpointId=eid, **kw)
+        assert _code(e) == "InvalidParameter", kw
+    got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert got["IpAddressType"] == "ipv4" and got["DnsOptions"]["DnsRecordIpType"] == "ipv4"
+    # once the service offers both families a dualstack endpoint is fine, with dualstack records
+    prov.modify_vpc_endpoint_service_configuration(
+        ServiceId=sid, AddSupportedIpAddressTypes=["ipv6"]
+    )
+    cons.modify_vpc_endpoint(VpcEndpointId=eid, IpAddressType="dualstack")
+    got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert (
+        got["IpAddressType"] == "dualstack" and got["DnsOptions"]["DnsRecordIpType"] == "dualstack"
+    )
+    cons.modify_vpc_endpoint(VpcEndpointId=eid, DnsOptions={"DnsRecordIpType": "ipv4"})
+    got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert got["DnsOptions"]["DnsRecordIpType"] == "ipv4"

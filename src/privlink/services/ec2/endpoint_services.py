@@ -105,6 +105,25 @@ def _check_lb_arns(arns: list[str]) -> None:
             raise AwsError("InvalidParameter", f"'{arn}' is not a valid load balancer ARN")
 
 
+def _check_ip_types(types: list[str]) -> None:
+    for t in types:
+        if t not in ("ipv4", "ipv6"):
+            raise AwsError("InvalidParameter", f"Unsupported IP address type '{t}'")
+
+
+def _lb_taken(ctx: RequestContext, arns: list[str], but: str | None = None) -> None:
+    """A load balancer serves at most one endpoint service."""
+    for other in ctx.tx.owned(EndpointService, ctx.account, ctx.region):
+        if other.id == but or other.state == "Deleted":
+            continue
+        for arn in arns:
+            if arn in other.load_balancer_arns:
+                raise AwsError(
+                    "InvalidParameter",
+                    f"Load balancer {arn} is already associated with endpoint service {other.id}",
+                )
+
+
 def _check_dns_name(name: str) -> str:
     name = name.strip().lower().rstrip(".")
     if len(name) > 255 or not _DNS_NAME.match(name):
@@ -138,9 +157,7 @@ def create_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
         )
     _check_lb_arns(nlbs + gwlbs)
     ip_types = params.get("SupportedIpAddressTypes") or ["ipv4"]
-    for t in ip_types:
-        if t not in ("ipv4", "ipv6"):
-            raise AwsError("InvalidParameter", f"Unsupported IP address type '{t}'")
+    _check_ip_types(ip_types)
     live = [
         s for s in ctx.tx.owned(EndpointService, ctx.account, ctx.region) if s.state != "Deleted"
     ]
@@ -149,13 +166,7 @@ def create_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             "ServiceQuotaExceeded",
             "You've reached the limit on the number of VPC endpoint services in this Region.",
         )
-    for other in live:
-        for arn in nlbs + gwlbs:
-            if arn in other.load_balancer_arns:
-                raise AwsError(
-                    "InvalidParameter",
-                    f"Load balancer {arn} is already associated with endpoint service {other.id}",
-                )
+    _lb_taken(ctx, nlbs + gwlbs)
     sid = new_id("vpce-svc-")
     svc = EndpointService(
         id=sid,
@@ -300,6 +311,13 @@ def modify_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             "InvalidParameter",
             f"The service Region {svc.region} cannot be removed from the supported Regions.",
         )
+    _check_ip_types(params.get("AddSupportedIpAddressTypes") or [])
+    _lb_taken(
+        ctx,
+        (params.get("AddNetworkLoadBalancerArns") or [])
+        + (params.get("AddGatewayLoadBalancerArns") or []),
+        but=svc.id,
+    )
     lbs_changed = False
     for add, remove, field in lists:
         current = getattr(mine, field)
@@ -613,7 +631,11 @@ __all__ = ["get_service", "service_config_out", "is_visible", "txt_record_name"]
 def _lb_user(tx, lb) -> str | None:
     """An endpoint service using the load balancer blocks deleting it (its id is named)."""
     for svc in tx.all(EndpointService):
-        if lb.id in svc.load_balancer_arns and svc.state != "Deleted":
+        # only a service of the load balancer's owner that took it up counts: a service that
+        # failed (say another account naming this ARN) never used it
+        if svc.owner != (lb.account, lb.region) or svc.state in ("Deleted", "Failed"):
+            continue
+        if lb.id in svc.load_balancer_arns:
             return svc.id
     return None
 
