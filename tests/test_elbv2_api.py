@@ -678,6 +678,14 @@ def test_listener_rules(server, env):
         elb.describe_listeners(ListenerArns=[arn])
     assert err(e)[0] == "ListenerNotFound"
     elb.delete_target_group(TargetGroupArn=tg)
+    # deleting it again succeeds, as AWS's DeleteTargetGroup (which has no NotFound error) does
+    elb.delete_target_group(TargetGroupArn=tg)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.describe_target_groups(TargetGroupArns=[tg])
+    assert err(e)[0] == "TargetGroupNotFound"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.delete_target_group(TargetGroupArn="not-an-arn")
+    assert err(e)[0] == "ValidationError"
 
 
 # -- tags and limits

@@ -16,6 +16,7 @@ from ..ec2.azs import AzMap
 from .common import (
     attribute_list,
     attribute_pairs,
+    check_arn,
     check_enum,
     check_name,
     check_range,
@@ -541,7 +542,12 @@ def modify_target_group(ctx: RequestContext, params: dict) -> dict:
 
 @operation("elbv2")
 def delete_target_group(ctx: RequestContext, params: dict) -> dict:
-    tg = get_tg(ctx, params["TargetGroupArn"])
+    arn = params["TargetGroupArn"]
+    check_arn(arn, "targetgroup", "target group")
+    found = ctx.tx.get(TargetGroup, arn)
+    if found is None or found.owner != (ctx.account, ctx.region):
+        return {}  # as AWS: deleting a target group that is already gone succeeds
+    tg = found
     if lbs_using_tg(ctx.tx, tg):
         raise AwsError(
             "ResourceInUse", f"Target group '{tg.arn}' is currently in use by a listener or a rule"
