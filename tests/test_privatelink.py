@@ -507,3 +507,38 @@ def test_ip_address_types_are_validated_and_change_nothing(server, clients):
     cons.modify_vpc_endpoint(VpcEndpointId=eid, DnsOptions={"DnsRecordIpType": "ipv4"})
     got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
     assert got["DnsOptions"]["DnsRecordIpType"] == "ipv4"
+
+
+def test_endpoint_fails_when_the_service_stops_serving_its_zone(server, clients):
+    stack, sid, name = _published(clients, acceptance=True)  # served in use1-az1 and use1-az2
+    cons = clients("ec2", account=CONSUMER)
+    prov = clients("ec2", account=PROVIDER)
+    elb = clients("elbv2", account=PROVIDER)
+    cvpc, csubnets = consumer_vpc(clients, CONSUMER)
+    eid = cons.create_vpc_endpoint(
+        VpcId=cvpc, VpcEndpointType="Interface", ServiceName=name, SubnetIds=csubnets
+    )["VpcEndpoint"]["VpcEndpointId"]
+    # before accepting, the provider moves the service to an NLB in use1-az1 only
+    narrow = elb.create_load_balancer(
+        Name="narrow-nlb", Type="network", Scheme="internal", Subnets=stack.subnet_ids[:1]
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    prov.modify_vpc_endpoint_service_configuration(
+        ServiceId=sid,
+        AddNetworkLoadBalancerArns=[narrow],
+        RemoveNetworkLoadBalancerArns=[stack.nlb_arn],
+    )
+    assert (
+        prov.accept_vpc_endpoint_connections(ServiceId=sid, VpcEndpointIds=[eid])["Unsuccessful"]
+        == []
+    )
+    wait_for(lambda: _endpoint_state(cons, eid) == "failed", what="endpoint failed")
+    ep = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert ep["LastError"]["Code"] == "InvalidParameter"
+    assert "availability zone" in ep["LastError"]["Message"]
+    conn = prov.describe_vpc_endpoint_connections(
+        Filters=[{"Name": "vpc-endpoint-id", "Values": [eid]}]
+    )["VpcEndpointConnections"]
+    assert [c["VpcEndpointState"] for c in conn] == ["failed"]
+    # a failed endpoint holds nothing up: the service can go, and the consumer can delete it
+    assert prov.delete_vpc_endpoint_service_configurations(ServiceIds=[sid])["Unsuccessful"] == []
+    assert cons.delete_vpc_endpoints(VpcEndpointIds=[eid])["Unsuccessful"] == []

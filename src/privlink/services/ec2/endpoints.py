@@ -432,7 +432,33 @@ def _ready(tctx: TimerContext, args: dict) -> None:
     if ep is None or ep.state != "pending":
         return
     mine = tctx.tx.edit(ep)
+    problem = _provisioning_problem(tctx, ep)
+    if problem:
+        # the provider changed the service under a waiting endpoint (say it swapped its NLB
+        # for one in fewer AZs before accepting): provisioning fails, as on AWS
+        mine.state, mine.state_changed_at = "failed", tctx.now
+        mine.last_error_code, mine.last_error_message = "InvalidParameter", problem
+        return
     mine.state, mine.state_changed_at = "available", tctx.now
+
+
+def _provisioning_problem(tctx: TimerContext, ep: VpcEndpoint) -> str | None:
+    """Why an endpoint to a provider's service cannot come up, if the service no longer
+    serves it."""
+    svc = tctx.tx.get(EndpointService, ep.service_id) if ep.service_id else None
+    if svc is None:
+        return None  # an AWS service: always there
+    if svc.state != "Available":
+        return f"The VPC endpoint service {svc.service_name} is not available."
+    served = service_zone_ids(tctx, svc)
+    for sid in ep.subnet_ids:
+        sub = tctx.tx.get(Subnet, sid)
+        if sub is not None and sub.availability_zone_id not in served:
+            return (
+                f"The VPC endpoint service {svc.service_name} does not support the "
+                f"availability zone of the subnet: {sid}."
+            )
+    return None
 
 
 _FILTERS = {
