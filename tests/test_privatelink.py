@@ -465,6 +465,16 @@ def test_ip_address_types_are_validated_and_change_nothing(server, clients):
         "ServiceConfigurations"
     ][0]
     assert cfg["SupportedIpAddressTypes"] == ["ipv4"]
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid, AddSupportedRegions=["us-west-2", "mars-1"]
+        )
+    assert _code(e) == "InvalidParameter" and "mars-1" in str(e.value)
+    prov.modify_vpc_endpoint_service_configuration(ServiceId=sid, AddSupportedRegions=["us-west-2"])
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+        "ServiceConfigurations"
+    ][0]
+    assert [r["Region"] for r in cfg["SupportedRegions"]] == ["us-east-1", "us-west-2"]
     cons = clients("ec2", account=CONSUMER)
     cvpc, csubnets = consumer_vpc(clients, CONSUMER)
 

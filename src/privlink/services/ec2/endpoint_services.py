@@ -111,6 +111,16 @@ def _check_ip_types(types: list[str]) -> None:
             raise AwsError("InvalidParameter", f"Unsupported IP address type '{t}'")
 
 
+# an AWS Region code: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-isob-east-1
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+
+
+def _check_regions(regions: list[str]) -> None:
+    for r in regions:
+        if not _REGION.fullmatch(r):
+            raise AwsError("InvalidParameter", f"The Region '{r}' is not a valid Region.")
+
+
 def _lb_taken(ctx: RequestContext, arns: list[str], but: str | None = None) -> None:
     """A load balancer serves at most one endpoint service."""
     for other in ctx.tx.owned(EndpointService, ctx.account, ctx.region):
@@ -158,6 +168,7 @@ def create_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
     _check_lb_arns(nlbs + gwlbs)
     ip_types = params.get("SupportedIpAddressTypes") or ["ipv4"]
     _check_ip_types(ip_types)
+    _check_regions(params.get("SupportedRegions") or [])
     live = [
         s for s in ctx.tx.owned(EndpointService, ctx.account, ctx.region) if s.state != "Deleted"
     ]
@@ -312,6 +323,7 @@ def modify_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             f"The service Region {svc.region} cannot be removed from the supported Regions.",
         )
     _check_ip_types(params.get("AddSupportedIpAddressTypes") or [])
+    _check_regions(params.get("AddSupportedRegions") or [])
     _lb_taken(
         ctx,
         (params.get("AddNetworkLoadBalancerArns") or [])
