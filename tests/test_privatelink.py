@@ -552,3 +552,57 @@ def test_endpoint_fails_when_the_service_stops_serving_its_zone(server, clients)
     # a failed endpoint holds nothing up: the service can go, and the consumer can delete it
     assert prov.delete_vpc_endpoint_service_configurations(ServiceIds=[sid])["Unsuccessful"] == []
     assert cons.delete_vpc_endpoints(VpcEndpointIds=[eid])["Unsuccessful"] == []
+
+
+def test_gateway_load_balancer_service(server, clients):
+    prov = clients("ec2", account=PROVIDER)
+    elb = clients("elbv2", account=PROVIDER)
+    stack = provider_stack(clients, PROVIDER, name="appl")
+    gwlb = elb.create_load_balancer(Name="gwlb", Type="gateway", Subnets=stack.subnet_ids[:1])[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    with pytest.raises(ClientError) as e:  # never both kinds of load balancer
+        prov.create_vpc_endpoint_service_configuration(
+            NetworkLoadBalancerArns=[stack.nlb_arn], GatewayLoadBalancerArns=[gwlb]
+        )
+    assert _code(e) == "InvalidParameter"
+    with pytest.raises(ClientError) as e:
+        prov.create_vpc_endpoint_service_configuration(
+            GatewayLoadBalancerArns=[gwlb], PrivateDnsName="gw.example.com"
+        )
+    assert _code(e) == "InvalidParameter"
+    svc = prov.create_vpc_endpoint_service_configuration(
+        GatewayLoadBalancerArns=[gwlb], AcceptanceRequired=False
+    )["ServiceConfiguration"]
+    sid = svc["ServiceId"]
+    assert svc["ServiceType"] == [{"ServiceType": "GatewayLoadBalancer"}]
+    _wait_service(prov, sid)
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid, PrivateDnsName="gw.example.com"
+        )
+    assert _code(e) == "InvalidParameter"
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+        "ServiceConfigurations"
+    ][0]
+    assert "PrivateDnsName" not in cfg and not cfg["PrivateDnsNameConfiguration"]
+    prov.modify_vpc_endpoint_service_permissions(
+        ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"]
+    )
+    cons = clients("ec2", account=CONSUMER)
+    cvpc, csubnets = consumer_vpc(clients, CONSUMER)
+    with pytest.raises(ClientError) as e:
+        cons.create_vpc_endpoint(
+            VpcId=cvpc,
+            VpcEndpointType="Interface",
+            ServiceName=cfg["ServiceName"],
+            SubnetIds=csubnets[:1],
+        )
+    assert _code(e) == "InvalidVpcEndpointType"
+    ep = cons.create_vpc_endpoint(
+        VpcId=cvpc,
+        VpcEndpointType="GatewayLoadBalancer",
+        ServiceName=cfg["ServiceName"],
+        SubnetIds=csubnets[:1],
+    )["VpcEndpoint"]
+    assert ep["VpcEndpointType"] == "GatewayLoadBalancer" and ep["State"] == "pending"

@@ -283,6 +283,11 @@ def modify_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             "InvalidParameter", "PrivateDnsName and RemovePrivateDnsName cannot be used together."
         )
     if params.get("PrivateDnsName"):
+        if svc.service_type == "GatewayLoadBalancer":
+            raise AwsError(
+                "InvalidParameter",
+                "Private DNS names are not supported for Gateway Load Balancer endpoint services.",
+            )
         new = _check_dns_name(params["PrivateDnsName"])
         if new != svc.private_dns_name:
             _set_private_dns_name(ctx, mine, new)
