@@ -117,9 +117,11 @@ def test_load_balancer_name_rules(env, name, fragment):
 
 def test_create_load_balancer_errors_change_nothing(env, clients):
     ec2, elb, net = env
-    nlb(elb, net, name="dup")
+    first = nlb(elb, net, name="dup")
+    # as AWS: the same request again succeeds and returns the same load balancer
+    assert nlb(elb, net, name="dup")["LoadBalancerArn"] == first["LoadBalancerArn"]
     cases = [
-        (dict(name="dup"), "DuplicateLoadBalancerName"),
+        (dict(name="dup", Subnets=[net["a"]]), "DuplicateLoadBalancerName"),
         (dict(name="x1", Subnets=["subnet-0123456789abcdef0"]), "SubnetNotFound"),
         (dict(name="x2", Subnets=[]), "ValidationError"),
         (
@@ -404,8 +406,10 @@ def test_target_group_defaults_and_health_check_validation(env):
         6,
         "HTTP1",
     )
+    # as AWS: the same request again succeeds and returns the same target group
+    assert tcp_tg(elb, net)["TargetGroupArn"] == tg["TargetGroupArn"]
     bad = [
-        (dict(name="tg"), "DuplicateTargetGroupName"),
+        (dict(name="tg", HealthCheckIntervalSeconds=10), "DuplicateTargetGroupName"),
         (
             dict(name="m1", HealthCheckProtocol="HTTP", Matcher={"HttpCode": "600"}),
             "ValidationError",
@@ -601,9 +605,15 @@ def test_listener_rules(server, env):
     assert ln["DefaultActions"][0]["ForwardConfig"]["TargetGroups"] == [
         {"TargetGroupArn": tg, "Weight": 1}
     ]
+    # as AWS: the same request again succeeds and returns the same listener ...
+    again = elb.create_listener(
+        LoadBalancerArn=lb, Protocol="TCP", Port=8443, DefaultActions=forward(tg)
+    )["Listeners"][0]
+    assert again["ListenerArn"] == ln["ListenerArn"]
+    # ... while another listener on the port conflicts
     with pytest.raises(botocore.exceptions.ClientError) as e:
         elb.create_listener(
-            LoadBalancerArn=lb, Protocol="TCP", Port=8443, DefaultActions=forward(tg)
+            LoadBalancerArn=lb, Protocol="UDP", Port=8443, DefaultActions=forward(udp_arn)
         )
     assert err(e)[0] == "DuplicateListener"
     with pytest.raises(botocore.exceptions.ClientError) as e:
@@ -678,6 +688,14 @@ def test_listener_rules(server, env):
         elb.describe_listeners(ListenerArns=[arn])
     assert err(e)[0] == "ListenerNotFound"
     elb.delete_target_group(TargetGroupArn=tg)
+    # deleting it again succeeds, as AWS's DeleteTargetGroup (which has no NotFound error) does
+    elb.delete_target_group(TargetGroupArn=tg)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.describe_target_groups(TargetGroupArns=[tg])
+    assert err(e)[0] == "TargetGroupNotFound"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.delete_target_group(TargetGroupArn="not-an-arn")
+    assert err(e)[0] == "ValidationError"
 
 
 # -- tags and limits

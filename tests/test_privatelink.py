@@ -408,3 +408,201 @@ def test_gateway_endpoint_to_s3_and_prefix_lists(server, clients):
             SubnetIds=["subnet-0123456789abcdef0"],
         )
     assert _code(e) == "InvalidParameter"
+
+
+def test_load_balancer_belongs_to_one_service_and_only_its_owner_can_pin_it(server, clients):
+    stack, sid, _ = _published(clients, acceptance=True)
+    prov = clients("ec2", account=PROVIDER)
+    other = provider_stack(clients, PROVIDER, name="other", cidr="10.30.0.0/16")
+    sid2 = prov.create_vpc_endpoint_service_configuration(NetworkLoadBalancerArns=[other.nlb_arn])[
+        "ServiceConfiguration"
+    ]["ServiceId"]
+    _wait_service(prov, sid2)
+    # adding a load balancer another service already uses is refused, and changes nothing
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid2, AddNetworkLoadBalancerArns=[stack.nlb_arn], AcceptanceRequired=False
+        )
+    assert _code(e) == "InvalidParameter" and sid in str(e.value)
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid2])[
+        "ServiceConfigurations"
+    ][0]
+    assert cfg["NetworkLoadBalancerArns"] == [other.nlb_arn] and cfg["AcceptanceRequired"]
+    # another account naming the provider's NLB gets a Failed service, which pins nothing
+    elb = clients("elbv2", account=PROVIDER)
+    stranger = clients("ec2", account=OUTSIDER)
+    bad = stranger.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[other.nlb_arn]
+    )["ServiceConfiguration"]["ServiceId"]
+    _wait_service(stranger, bad, "Failed")
+    with pytest.raises(ClientError) as e:
+        elb.delete_load_balancer(LoadBalancerArn=other.nlb_arn)
+    assert _code(e) == "ResourceInUse" and sid2 in str(e.value) and bad not in str(e.value)
+    assert prov.delete_vpc_endpoint_service_configurations(ServiceIds=[sid2])["Unsuccessful"] == []
+    wait_for(
+        lambda: (
+            not prov.describe_vpc_endpoint_service_configurations(
+                Filters=[{"Name": "service-id", "Values": [sid2]}]
+            )["ServiceConfigurations"]
+        ),
+        what="service deleted",
+    )
+    elb.delete_load_balancer(LoadBalancerArn=other.nlb_arn)
+    with pytest.raises(ClientError) as e:
+        elb.describe_load_balancers(LoadBalancerArns=[other.nlb_arn])
+    assert _code(e) == "LoadBalancerNotFound"
+
+
+def test_ip_address_types_are_validated_and_change_nothing(server, clients):
+    _, sid, name = _published(clients, acceptance=False)
+    prov = clients("ec2", account=PROVIDER)
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid, AddSupportedIpAddressTypes=["ipv7"]
+        )
+    assert _code(e) == "InvalidParameter"
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+        "ServiceConfigurations"
+    ][0]
+    assert cfg["SupportedIpAddressTypes"] == ["ipv4"]
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid, AddSupportedRegions=["us-west-2", "mars-1"]
+        )
+    assert _code(e) == "InvalidParameter" and "mars-1" in str(e.value)
+    prov.modify_vpc_endpoint_service_configuration(ServiceId=sid, AddSupportedRegions=["us-west-2"])
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+        "ServiceConfigurations"
+    ][0]
+    assert [r["Region"] for r in cfg["SupportedRegions"]] == ["us-east-1", "us-west-2"]
+    cons = clients("ec2", account=CONSUMER)
+    cvpc, csubnets = consumer_vpc(clients, CONSUMER)
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            cons.create_vpc_endpoint(
+                VpcId=cvpc, VpcEndpointType="Interface", ServiceName=name, SubnetIds=csubnets, **kw
+            )
+        assert _code(e) == "InvalidParameter"
+
+    refused(IpAddressType="dualstack")  # the service does not offer ipv6
+    refused(DnsOptions={"DnsRecordIpType": "bogus"})
+    refused(DnsOptions={"DnsRecordIpType": "ipv6"})  # an ipv4 endpoint has no ipv6 records
+    assert cons.describe_vpc_endpoints()["VpcEndpoints"] == []
+    ep = cons.create_vpc_endpoint(
+        VpcId=cvpc, VpcEndpointType="Interface", ServiceName=name, SubnetIds=csubnets
+    )["VpcEndpoint"]
+    eid = ep["VpcEndpointId"]
+    assert ep["IpAddressType"] == "ipv4" and ep["DnsOptions"]["DnsRecordIpType"] == "ipv4"
+    for kw in (
+        {"IpAddressType": "ipv6"},
+        {"IpAddressType": "bogus"},
+        {"DnsOptions": {"DnsRecordIpType": "dualstack"}},
+        {"DnsOptions": {"DnsRecordIpType": "nope"}},
+    ):
+        with pytest.raises(ClientError) as e:
+            cons.modify_vpc_endpoint(VpcEndpointId=eid, **kw)
+        assert _code(e) == "InvalidParameter", kw
+    got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert got["IpAddressType"] == "ipv4" and got["DnsOptions"]["DnsRecordIpType"] == "ipv4"
+    # once the service offers both families a dualstack endpoint is fine, with dualstack records
+    prov.modify_vpc_endpoint_service_configuration(
+        ServiceId=sid, AddSupportedIpAddressTypes=["ipv6"]
+    )
+    cons.modify_vpc_endpoint(VpcEndpointId=eid, IpAddressType="dualstack")
+    got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert (
+        got["IpAddressType"] == "dualstack" and got["DnsOptions"]["DnsRecordIpType"] == "dualstack"
+    )
+    cons.modify_vpc_endpoint(VpcEndpointId=eid, DnsOptions={"DnsRecordIpType": "ipv4"})
+    got = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert got["DnsOptions"]["DnsRecordIpType"] == "ipv4"
+
+
+def test_endpoint_fails_when_the_service_stops_serving_its_zone(server, clients):
+    stack, sid, name = _published(clients, acceptance=True)  # served in use1-az1 and use1-az2
+    cons = clients("ec2", account=CONSUMER)
+    prov = clients("ec2", account=PROVIDER)
+    elb = clients("elbv2", account=PROVIDER)
+    cvpc, csubnets = consumer_vpc(clients, CONSUMER)
+    eid = cons.create_vpc_endpoint(
+        VpcId=cvpc, VpcEndpointType="Interface", ServiceName=name, SubnetIds=csubnets
+    )["VpcEndpoint"]["VpcEndpointId"]
+    # before accepting, the provider moves the service to an NLB in use1-az1 only
+    narrow = elb.create_load_balancer(
+        Name="narrow-nlb", Type="network", Scheme="internal", Subnets=stack.subnet_ids[:1]
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    prov.modify_vpc_endpoint_service_configuration(
+        ServiceId=sid,
+        AddNetworkLoadBalancerArns=[narrow],
+        RemoveNetworkLoadBalancerArns=[stack.nlb_arn],
+    )
+    assert (
+        prov.accept_vpc_endpoint_connections(ServiceId=sid, VpcEndpointIds=[eid])["Unsuccessful"]
+        == []
+    )
+    wait_for(lambda: _endpoint_state(cons, eid) == "failed", what="endpoint failed")
+    ep = cons.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]
+    assert ep["LastError"]["Code"] == "InvalidParameter"
+    assert "availability zone" in ep["LastError"]["Message"]
+    conn = prov.describe_vpc_endpoint_connections(
+        Filters=[{"Name": "vpc-endpoint-id", "Values": [eid]}]
+    )["VpcEndpointConnections"]
+    assert [c["VpcEndpointState"] for c in conn] == ["failed"]
+    # a failed endpoint holds nothing up: the service can go, and the consumer can delete it
+    assert prov.delete_vpc_endpoint_service_configurations(ServiceIds=[sid])["Unsuccessful"] == []
+    assert cons.delete_vpc_endpoints(VpcEndpointIds=[eid])["Unsuccessful"] == []
+
+
+def test_gateway_load_balancer_service(server, clients):
+    prov = clients("ec2", account=PROVIDER)
+    elb = clients("elbv2", account=PROVIDER)
+    stack = provider_stack(clients, PROVIDER, name="appl")
+    gwlb = elb.create_load_balancer(Name="gwlb", Type="gateway", Subnets=stack.subnet_ids[:1])[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    with pytest.raises(ClientError) as e:  # never both kinds of load balancer
+        prov.create_vpc_endpoint_service_configuration(
+            NetworkLoadBalancerArns=[stack.nlb_arn], GatewayLoadBalancerArns=[gwlb]
+        )
+    assert _code(e) == "InvalidParameter"
+    with pytest.raises(ClientError) as e:
+        prov.create_vpc_endpoint_service_configuration(
+            GatewayLoadBalancerArns=[gwlb], PrivateDnsName="gw.example.com"
+        )
+    assert _code(e) == "InvalidParameter"
+    svc = prov.create_vpc_endpoint_service_configuration(
+        GatewayLoadBalancerArns=[gwlb], AcceptanceRequired=False
+    )["ServiceConfiguration"]
+    sid = svc["ServiceId"]
+    assert svc["ServiceType"] == [{"ServiceType": "GatewayLoadBalancer"}]
+    _wait_service(prov, sid)
+    with pytest.raises(ClientError) as e:
+        prov.modify_vpc_endpoint_service_configuration(
+            ServiceId=sid, PrivateDnsName="gw.example.com"
+        )
+    assert _code(e) == "InvalidParameter"
+    cfg = prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+        "ServiceConfigurations"
+    ][0]
+    assert "PrivateDnsName" not in cfg and not cfg["PrivateDnsNameConfiguration"]
+    prov.modify_vpc_endpoint_service_permissions(
+        ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"]
+    )
+    cons = clients("ec2", account=CONSUMER)
+    cvpc, csubnets = consumer_vpc(clients, CONSUMER)
+    with pytest.raises(ClientError) as e:
+        cons.create_vpc_endpoint(
+            VpcId=cvpc,
+            VpcEndpointType="Interface",
+            ServiceName=cfg["ServiceName"],
+            SubnetIds=csubnets[:1],
+        )
+    assert _code(e) == "InvalidVpcEndpointType"
+    ep = cons.create_vpc_endpoint(
+        VpcId=cvpc,
+        VpcEndpointType="GatewayLoadBalancer",
+        ServiceName=cfg["ServiceName"],
+        SubnetIds=csubnets[:1],
+    )["VpcEndpoint"]
+    assert ep["VpcEndpointType"] == "GatewayLoadBalancer" and ep["State"] == "pending"

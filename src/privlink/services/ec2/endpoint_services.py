@@ -105,6 +105,35 @@ def _check_lb_arns(arns: list[str]) -> None:
             raise AwsError("InvalidParameter", f"'{arn}' is not a valid load balancer ARN")
 
 
+def _check_ip_types(types: list[str]) -> None:
+    for t in types:
+        if t not in ("ipv4", "ipv6"):
+            raise AwsError("InvalidParameter", f"Unsupported IP address type '{t}'")
+
+
+# an AWS Region code: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-isob-east-1
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+
+
+def _check_regions(regions: list[str]) -> None:
+    for r in regions:
+        if not _REGION.fullmatch(r):
+            raise AwsError("InvalidParameter", f"The Region '{r}' is not a valid Region.")
+
+
+def _lb_taken(ctx: RequestContext, arns: list[str], but: str | None = None) -> None:
+    """A load balancer serves at most one endpoint service."""
+    for other in ctx.tx.owned(EndpointService, ctx.account, ctx.region):
+        if other.id == but or other.state == "Deleted":
+            continue
+        for arn in arns:
+            if arn in other.load_balancer_arns:
+                raise AwsError(
+                    "InvalidParameter",
+                    f"Load balancer {arn} is already associated with endpoint service {other.id}",
+                )
+
+
 def _check_dns_name(name: str) -> str:
     name = name.strip().lower().rstrip(".")
     if len(name) > 255 or not _DNS_NAME.match(name):
@@ -138,9 +167,8 @@ def create_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
         )
     _check_lb_arns(nlbs + gwlbs)
     ip_types = params.get("SupportedIpAddressTypes") or ["ipv4"]
-    for t in ip_types:
-        if t not in ("ipv4", "ipv6"):
-            raise AwsError("InvalidParameter", f"Unsupported IP address type '{t}'")
+    _check_ip_types(ip_types)
+    _check_regions(params.get("SupportedRegions") or [])
     live = [
         s for s in ctx.tx.owned(EndpointService, ctx.account, ctx.region) if s.state != "Deleted"
     ]
@@ -149,13 +177,7 @@ def create_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             "ServiceQuotaExceeded",
             "You've reached the limit on the number of VPC endpoint services in this Region.",
         )
-    for other in live:
-        for arn in nlbs + gwlbs:
-            if arn in other.load_balancer_arns:
-                raise AwsError(
-                    "InvalidParameter",
-                    f"Load balancer {arn} is already associated with endpoint service {other.id}",
-                )
+    _lb_taken(ctx, nlbs + gwlbs)
     sid = new_id("vpce-svc-")
     svc = EndpointService(
         id=sid,
@@ -261,6 +283,11 @@ def modify_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             "InvalidParameter", "PrivateDnsName and RemovePrivateDnsName cannot be used together."
         )
     if params.get("PrivateDnsName"):
+        if svc.service_type == "GatewayLoadBalancer":
+            raise AwsError(
+                "InvalidParameter",
+                "Private DNS names are not supported for Gateway Load Balancer endpoint services.",
+            )
         new = _check_dns_name(params["PrivateDnsName"])
         if new != svc.private_dns_name:
             _set_private_dns_name(ctx, mine, new)
@@ -300,6 +327,14 @@ def modify_vpc_endpoint_service_configuration(ctx: RequestContext, params: dict)
             "InvalidParameter",
             f"The service Region {svc.region} cannot be removed from the supported Regions.",
         )
+    _check_ip_types(params.get("AddSupportedIpAddressTypes") or [])
+    _check_regions(params.get("AddSupportedRegions") or [])
+    _lb_taken(
+        ctx,
+        (params.get("AddNetworkLoadBalancerArns") or [])
+        + (params.get("AddGatewayLoadBalancerArns") or []),
+        but=svc.id,
+    )
     lbs_changed = False
     for add, remove, field in lists:
         current = getattr(mine, field)
@@ -613,7 +648,11 @@ __all__ = ["get_service", "service_config_out", "is_visible", "txt_record_name"]
 def _lb_user(tx, lb) -> str | None:
     """An endpoint service using the load balancer blocks deleting it (its id is named)."""
     for svc in tx.all(EndpointService):
-        if lb.id in svc.load_balancer_arns and svc.state != "Deleted":
+        # only a service of the load balancer's owner that took it up counts: a service that
+        # failed (say another account naming this ARN) never used it
+        if svc.owner != (lb.account, lb.region) or svc.state in ("Deleted", "Failed"):
+            continue
+        if lb.id in svc.load_balancer_arns:
             return svc.id
     return None
 

@@ -252,6 +252,36 @@ def _set_state(ctx, ep: VpcEndpoint, state: str) -> None:
 # -- operations -----------------------------------------------------------------------------
 
 
+_DEFAULT_DNS_RECORD_TYPE = {"ipv4": "ipv4", "dualstack": "dualstack", "ipv6": "ipv6"}
+# which DNS record types an endpoint of each IP address type can publish
+_DNS_RECORD_TYPES = {
+    "ipv4": ("ipv4", "service-defined"),
+    "dualstack": ("ipv4", "dualstack", "ipv6", "service-defined"),
+    "ipv6": ("ipv6", "service-defined"),
+}
+
+
+def _check_ip_types(service, name: str, ip_type: str, dns_type: str) -> None:
+    """An endpoint's IP address type must be one its service supports (dualstack needs both
+    families), and its DNS record type must fit the IP address type."""
+    if ip_type not in _DNS_RECORD_TYPES:
+        raise AwsError("InvalidParameter", f"Invalid IpAddressType '{ip_type}'")
+    if dns_type not in ("ipv4", "dualstack", "ipv6", "service-defined"):
+        raise AwsError("InvalidParameter", f"Invalid DnsRecordIpType '{dns_type}'")
+    supported = set(service.supported_ip_address_types or ("ipv4",))
+    needed = {"ipv4", "ipv6"} if ip_type == "dualstack" else {ip_type}
+    if not needed <= supported:
+        raise AwsError(
+            "InvalidParameter",
+            f"The VPC endpoint service {name} does not support the IP address type {ip_type}.",
+        )
+    if dns_type not in _DNS_RECORD_TYPES[ip_type]:
+        raise AwsError(
+            "InvalidParameter",
+            f"DnsRecordIpType {dns_type} is not supported for a VPC endpoint with IpAddressType {ip_type}.",
+        )
+
+
 @operation("ec2")
 def create_vpc_endpoint(ctx: RequestContext, params: dict) -> dict:
     token = params.get("ClientToken")
@@ -328,14 +358,9 @@ def create_vpc_endpoint(ctx: RequestContext, params: dict) -> dict:
         route_tables.append(rid)
     policy = _check_policy(params.get("PolicyDocument"))
     ip_type = params.get("IpAddressType", "ipv4")
-    if ip_type not in ("ipv4", "dualstack", "ipv6"):
-        raise AwsError("InvalidParameter", f"Invalid IpAddressType '{ip_type}'")
-    if ip_type != "ipv4" and "ipv6" not in (service.supported_ip_address_types or ()):
-        raise AwsError(
-            "InvalidParameter",
-            f"The VPC endpoint service {name} does not support the IP address type {ip_type}.",
-        )
     dns_opts = params.get("DnsOptions") or {}
+    dns_type = dns_opts.get("DnsRecordIpType") or _DEFAULT_DNS_RECORD_TYPE.get(ip_type, "ipv4")
+    _check_ip_types(service, name, ip_type, dns_type)
     eid = new_id("vpce-")
     ep = VpcEndpoint(
         id=eid,
@@ -352,9 +377,7 @@ def create_vpc_endpoint(ctx: RequestContext, params: dict) -> dict:
         if policy is not None
         else (FULL_ACCESS_POLICY if etype != "GatewayLoadBalancer" else None),
         ip_address_type=ip_type,
-        dns_record_ip_type=dns_opts.get("DnsRecordIpType", "ipv4")
-        if etype == "Interface"
-        else "ipv4",
+        dns_record_ip_type=dns_type if etype == "Interface" else "ipv4",
         private_dns_only_for_inbound_resolver_endpoint=dns_opts.get(
             "PrivateDnsOnlyForInboundResolverEndpoint"
         ),
@@ -409,7 +432,33 @@ def _ready(tctx: TimerContext, args: dict) -> None:
     if ep is None or ep.state != "pending":
         return
     mine = tctx.tx.edit(ep)
+    problem = _provisioning_problem(tctx, ep)
+    if problem:
+        # the provider changed the service under a waiting endpoint (say it swapped its NLB
+        # for one in fewer AZs before accepting): provisioning fails, as on AWS
+        mine.state, mine.state_changed_at = "failed", tctx.now
+        mine.last_error_code, mine.last_error_message = "InvalidParameter", problem
+        return
     mine.state, mine.state_changed_at = "available", tctx.now
+
+
+def _provisioning_problem(tctx: TimerContext, ep: VpcEndpoint) -> str | None:
+    """Why an endpoint to a provider's service cannot come up, if the service no longer
+    serves it."""
+    svc = tctx.tx.get(EndpointService, ep.service_id) if ep.service_id else None
+    if svc is None:
+        return None  # an AWS service: always there
+    if svc.state != "Available":
+        return f"The VPC endpoint service {svc.service_name} is not available."
+    served = service_zone_ids(tctx, svc)
+    for sid in ep.subnet_ids:
+        sub = tctx.tx.get(Subnet, sid)
+        if sub is not None and sub.availability_zone_id not in served:
+            return (
+                f"The VPC endpoint service {svc.service_name} does not support the "
+                f"availability zone of the subnet: {sid}."
+            )
+    return None
 
 
 _FILTERS = {
@@ -504,11 +553,17 @@ def modify_vpc_endpoint(ctx: RequestContext, params: dict) -> dict:
         for rid in params.get(rem_key) or []:
             if rid in mine.route_table_ids:
                 mine.route_table_ids.remove(rid)
-    if params.get("IpAddressType"):
-        mine.ip_address_type = params["IpAddressType"]
+    if params.get("IpAddressType") or (params.get("DnsOptions") or {}).get("DnsRecordIpType"):
+        ip_type = params.get("IpAddressType") or mine.ip_address_type
+        dns_type = (params.get("DnsOptions") or {}).get("DnsRecordIpType") or (
+            mine.dns_record_ip_type
+            if not params.get("IpAddressType")
+            else _DEFAULT_DNS_RECORD_TYPE.get(ip_type, "ipv4")
+        )
+        _check_ip_types(service, ep.service_name, ip_type, dns_type)
+        mine.ip_address_type, mine.dns_record_ip_type = ip_type, dns_type
     if params.get("DnsOptions"):
         opts = params["DnsOptions"]
-        mine.dns_record_ip_type = opts.get("DnsRecordIpType", mine.dns_record_ip_type)
         if "PrivateDnsOnlyForInboundResolverEndpoint" in opts:
             mine.private_dns_only_for_inbound_resolver_endpoint = opts[
                 "PrivateDnsOnlyForInboundResolverEndpoint"

@@ -272,13 +272,8 @@ def create_listener(ctx: RequestContext, params: dict) -> dict:
     ]
     if lb.type == "gateway" and mine:
         raise AwsError("DuplicateListener", "A Gateway Load Balancer can have only one listener")
-    for ln in mine:
-        if lb.type != "gateway" and ln.port == port:
-            raise AwsError(
-                "DuplicateListener",
-                f"A listener already exists on this port for this load balancer '{lb.arn}'",
-            )
-    if len(mine) >= ctx.settings.quotas.listeners_per_load_balancer:
+    same_port = next((ln for ln in mine if lb.type != "gateway" and ln.port == port), None)
+    if same_port is None and len(mine) >= ctx.settings.quotas.listeners_per_load_balancer:
         raise AwsError(
             "TooManyListeners",
             "You've reached the limit on the number of listeners per load balancer",
@@ -301,6 +296,17 @@ def create_listener(ctx: RequestContext, params: dict) -> dict:
         tags=tags,
         created_at=ctx.now,
     )
+    if same_port is not None:
+        # as AWS: creating a listener again with the same settings succeeds
+        if {**listener_out(same_port), "ListenerArn": None} == {
+            **listener_out(ln),
+            "ListenerArn": None,
+        }:
+            return {"Listeners": [listener_out(same_port)]}
+        raise AwsError(
+            "DuplicateListener",
+            f"A listener already exists on this port for this load balancer '{lb.arn}'",
+        )
     ctx.tx.put(ln)
     return {"Listeners": [listener_out(ln)]}
 

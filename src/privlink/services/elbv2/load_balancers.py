@@ -349,6 +349,22 @@ def _check_ip_type(lb_type: str, ip_type: str | None) -> str:
 # -- operations
 
 
+def _same_settings(lb: LoadBalancer, params: dict, lb_type: str, scheme: str) -> bool:
+    subnets = params.get("Subnets") or [
+        m.get("SubnetId") for m in params.get("SubnetMappings") or []
+    ]
+    return (
+        lb.type == lb_type
+        and lb.scheme == scheme
+        and sorted(subnets) == sorted(n.subnet_id for n in lb.nodes)
+        and (params.get("IpAddressType") or "ipv4") == lb.ip_address_type
+        and (
+            not params.get("SecurityGroups")
+            or sorted(params["SecurityGroups"]) == sorted(lb.security_groups)
+        )
+    )
+
+
 @operation("elbv2")
 def create_load_balancer(ctx: RequestContext, params: dict) -> dict:
     name = params["Name"]
@@ -362,6 +378,9 @@ def create_load_balancer(ctx: RequestContext, params: dict) -> dict:
     tags = tags_from_list(params.get("Tags"))
     for lb in ctx.tx.owned(LoadBalancer, ctx.account, ctx.region):
         if lb.name == name:
+            if _same_settings(lb, params, lb_type, scheme):
+                # as AWS: creating a load balancer again with the same settings succeeds
+                return {"LoadBalancers": [lb_out(lb)]}
             raise AwsError(
                 "DuplicateLoadBalancerName",
                 f"A load balancer with the name '{name}' already exists",

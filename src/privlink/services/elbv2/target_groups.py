@@ -16,6 +16,7 @@ from ..ec2.azs import AzMap
 from .common import (
     attribute_list,
     attribute_pairs,
+    check_arn,
     check_enum,
     check_name,
     check_range,
@@ -464,12 +465,8 @@ def create_target_group(ctx: RequestContext, params: dict) -> dict:
         )
     tags = tags_from_list(params.get("Tags"))
     mine = list(ctx.tx.owned(TargetGroup, ctx.account, ctx.region))
-    if any(t.name == name for t in mine):
-        raise AwsError(
-            "DuplicateTargetGroupName",
-            f"A target group with the same name '{name}' exists, but with different settings",
-        )
-    if len(mine) >= ctx.settings.quotas.target_groups_per_region:
+    same_name = next((t for t in mine if t.name == name), None)
+    if same_name is None and len(mine) >= ctx.settings.quotas.target_groups_per_region:
         raise AwsError(
             "TooManyTargetGroups",
             "You have reached the limit on the number of target groups for your AWS account",
@@ -495,8 +492,23 @@ def create_target_group(ctx: RequestContext, params: dict) -> dict:
         created_at=ctx.now,
     )
     _apply_health_check(tg, params, creating=True)
+    if same_name is not None:
+        # as AWS: creating a target group again with the same settings succeeds
+        if _settings_of(ctx, same_name) == _settings_of(ctx, tg):
+            return {"TargetGroups": [tg_out(ctx, same_name)]}
+        raise AwsError(
+            "DuplicateTargetGroupName",
+            f"A target group with the same name '{name}' exists, but with different settings",
+        )
     ctx.tx.put(tg)
     return {"TargetGroups": [tg_out(ctx, tg)]}
+
+
+def _settings_of(ctx: RequestContext, tg: TargetGroup) -> dict:
+    out = tg_out(ctx, tg)
+    for key in ("TargetGroupArn", "LoadBalancerArns"):
+        out.pop(key)
+    return out
 
 
 def _ordered(tgs) -> list[TargetGroup]:
@@ -541,7 +553,12 @@ def modify_target_group(ctx: RequestContext, params: dict) -> dict:
 
 @operation("elbv2")
 def delete_target_group(ctx: RequestContext, params: dict) -> dict:
-    tg = get_tg(ctx, params["TargetGroupArn"])
+    arn = params["TargetGroupArn"]
+    check_arn(arn, "targetgroup", "target group")
+    found = ctx.tx.get(TargetGroup, arn)
+    if found is None or found.owner != (ctx.account, ctx.region):
+        return {}  # as AWS: deleting a target group that is already gone succeeds
+    tg = found
     if lbs_using_tg(ctx.tx, tg):
         raise AwsError(
             "ResourceInUse", f"Target group '{tg.arn}' is currently in use by a listener or a rule"
