@@ -82,9 +82,10 @@ def run(args) -> int:
     embedded = None
     endpoint = args.endpoint_url
     if endpoint:
-        from .common import call_extension
+        from .terraform_provider import server_health
 
-        call_extension(endpoint.rstrip("/"), "health")
+        endpoint = endpoint.rstrip("/")
+        server_health(endpoint)  # one sentence if nothing, or not privlink, answers there
     else:
         from ..testing import EmbeddedPrivlink
 
@@ -97,6 +98,7 @@ def run(args) -> int:
         "AWS_SHARED_CREDENTIALS_FILE",
     )
     saved = {k: os.environ.pop(k) for k in env_keys if k in os.environ}
+    lab = None
     try:
         lab = Lab(
             endpoint.rstrip("/"),
@@ -112,11 +114,14 @@ def run(args) -> int:
             report["seconds"] = round(time.monotonic() - started, 1)
             print(json.dumps(report, indent=2))
         if ok and args.keep and embedded is not None:
-            print("privlink is running until you press Ctrl-C.", flush=True)
-            try:
-                signal.sigwait({signal.SIGINT, signal.SIGTERM})
-            except KeyboardInterrupt:
-                pass
+            # on stderr with --json, so that stdout stays one JSON document
+            _wait_for_a_stop_signal(
+                lambda: print(
+                    "privlink is running until you press Ctrl-C.",
+                    file=sys.stderr if args.json else sys.stdout,
+                    flush=True,
+                )
+            )
         if not ok:
             if not args.json:
                 print(f"privlink lab: {lab.failure}", file=sys.stderr)
@@ -125,4 +130,27 @@ def run(args) -> int:
     finally:
         os.environ.update(saved)
         if embedded is not None:
+            # the embedded server goes: so do the target and the lab's files
+            if lab is not None:
+                lab.close()
             embedded.stop()
+
+
+def _wait_for_a_stop_signal(announce) -> None:
+    """Call ``announce``, then block until SIGINT or SIGTERM; either lets the lab clean up
+    (target, server, files)."""
+    import threading
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        announce()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
