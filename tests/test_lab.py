@@ -94,6 +94,8 @@ def test_lab_passes_every_step():
     assert "pendingAcceptance" in steps["5"]["saw"]
     assert "PROXY v2" in steps["check 5"]["saw"] and "vpce-" in steps["check 5"]["saw"]
     assert "all ACCEPT" in steps["check 6"]["saw"]
+    # teardown in the right order: the endpoint before the service
+    assert steps["7"]["saw"].startswith("deleted endpoint, service, ")
     assert report["seconds"] < 60
 
 
