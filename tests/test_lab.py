@@ -218,3 +218,39 @@ def test_lab_keep_stops_its_target_and_server_on_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_ctrl_c_half_way_tears_down_and_stops_the_target(server, clients):
+    url = server.endpoint_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privlink", "lab", "--endpoint-url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=privlink_env(),
+    )
+    try:
+        seen = ""
+        deadline = time.monotonic() + 120
+        while "\n[3] " not in seen and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen += line
+        assert "\n[3] " in seen, seen + proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in out + err and "interrupted" in out
+        assert not _targets_of(url)
+        for account in ("111111111111", "222222222222"):
+            assert (
+                clients("elbv2", account=account).describe_load_balancers()["LoadBalancers"] == []
+            )
+            assert clients("ec2", account=account).describe_vpcs()["Vpcs"] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for pid in _targets_of(url):
+            os.kill(pid, signal.SIGTERM)

@@ -199,6 +199,11 @@ class Lab:
             self.teardown(quiet=True)
             self.close()
             return False
+        except KeyboardInterrupt:  # Ctrl-C half-way: leave nothing behind, then stop
+            self.say("\ninterrupted: tearing down what the lab made")
+            self.teardown(quiet=True)
+            self.close()
+            raise
         if self.keep:
             self.print_usage()
         else:

@@ -129,10 +129,11 @@ def run(args) -> int:
         return 0
     finally:
         os.environ.update(saved)
+        # the target and the lab's files stay only where --keep leaves a running server's
+        # lab in place; with the embedded server they go with it
+        if lab is not None and not (args.keep and lab.ok and embedded is None):
+            lab.close()
         if embedded is not None:
-            # the embedded server goes: so do the target and the lab's files
-            if lab is not None:
-                lab.close()
             embedded.stop()
 
 
