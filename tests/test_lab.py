@@ -155,10 +155,13 @@ def settings():
 
 def test_lab_keep_prints_lines_that_work_and_runs_again_on_the_same_server(server, tmp_path):
     url = server.endpoint_url
+    workdir = None
     try:
         kept = _lab("--endpoint-url", url, "--keep")
         assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-3000:]
         lines = _paste_lines(kept.stdout)
+        config = next(ln for ln in lines if "AWS_CONFIG_FILE=" in ln)
+        workdir = Path(config.split("=", 1)[1].split()[0]).parent
         # the pasted lines give the profiles and variables the printed step commands use
         extra = [
             "aws elbv2 describe-target-health $PROFILE_P --target-group-arn $TG"
@@ -176,8 +179,9 @@ def test_lab_keep_prints_lines_that_work_and_runs_again_on_the_same_server(serve
         assert out[3] == "healthy"
         if shutil.which("curl"):
             assert json.loads("\n".join(out[4:]))["status"] == "healthy"
-        log = next(ln for ln in lines if ln.startswith("tail ")).split()[1]
-        assert "status=200" in Path(log).read_text()  # the target logs to a file
+        tail = next(ln for ln in lines if ln.startswith("tail "))
+        assert "status=200" in Path(tail.split()[1]).read_text()  # the target logs to a file
+        assert _targets_of(url) == [int(tail.split("(pid ")[1].split(")")[0])]
         # a second run against the server that keeps the first: names and the public zone
         # do not collide, and its teardown leaves the kept run alone
         again = _lab("--endpoint-url", url, "--json")
@@ -187,6 +191,8 @@ def test_lab_keep_prints_lines_that_work_and_runs_again_on_the_same_server(serve
     finally:
         for pid in _targets_of(url):
             os.kill(pid, signal.SIGTERM)
+        if workdir is not None:  # what --keep leaves for a running server's lab
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_lab_keep_stops_its_target_and_server_on_sigterm():

@@ -944,8 +944,9 @@ class Lab:
             f"# the consumer VPC's resolver: privlink dns $VPC_C -> {resolver[0]} {resolver[1]}",
             f"dig @{resolver[0]} -p {resolver[1]} +short {PRIVATE_NAME}",
             f"curl -sk --resolve {PRIVATE_NAME}:{PORT}:{address} https://{PRIVATE_NAME}:{PORT}/healthz",
-            f"tail {self.target_log}  # the target: one line per connection, with the PROXY v2 client"
-            if getattr(self, "target_log", None)
+            f"tail {self.target_log}  # the target (pid {self.target_proc.pid}): one line per"
+            " connection, with the PROXY v2 client"
+            if getattr(self, "target_log", None) and self.target_proc is not None
             else "",
         ]
 
