@@ -484,6 +484,7 @@ class Lab:
             "provider: prove ownership of the private DNS name (TXT record, verification)",
             [
                 "aws ec2 describe-vpc-endpoint-service-configurations $PROFILE_P --service-ids $SVC --query 'ServiceConfigurations[0].PrivateDnsNameConfiguration'",
+                f"ZONE=$(aws route53 create-hosted-zone $PROFILE_P --name {DOMAIN} --caller-reference pl-lab-$RANDOM --query HostedZone.Id --output text)   # or the {DOMAIN} public zone already there",
                 f'aws route53 change-resource-record-sets $PROFILE_P --hosted-zone-id $ZONE --change-batch \'{{"Changes":[{{"Action":"UPSERT","ResourceRecordSet":{{"Name":"_<token>.{PRIVATE_NAME}","Type":"TXT","TTL":1800,"ResourceRecords":[{{"Value":"\\"vpce:<value>\\""}}]}}}}]}}\'',
                 "aws ec2 start-vpc-endpoint-service-private-dns-verification $PROFILE_P --service-id $SVC",
             ],
@@ -514,7 +515,8 @@ class Lab:
             "4",
             "provider: allow the consumer's role",
             [
-                f"aws ec2 modify-vpc-endpoint-service-permissions $PROFILE_P --service-id $SVC --add-allowed-principals {CONSUMER_ROLE}"
+                f"aws ec2 modify-vpc-endpoint-service-permissions $PROFILE_P --service-id $SVC --add-allowed-principals {CONSUMER_ROLE}",
+                "aws sts get-caller-identity $PROFILE_C   # the consumer profile assumes the role (sts assume-role)",
             ],
             "the consumer can now see the service",
             go,
@@ -583,10 +585,15 @@ class Lab:
             "5",
             "consumer: an interface endpoint in the AZs the service serves (chosen by AZ ID)",
             [
+                "VPC_C=$(aws ec2 create-vpc $PROFILE_C --cidr-block 10.10.0.0/16 --query Vpc.VpcId --output text)",
+                "aws ec2 modify-vpc-attribute $PROFILE_C --vpc-id $VPC_C --enable-dns-hostnames",
                 "aws ec2 describe-vpc-endpoint-services $PROFILE_C --service-names $SVC_NAME --query 'ServiceDetails[0].AvailabilityZoneIds'",
-                "aws ec2 create-security-group $PROFILE_C --group-name lab-endpoint --description lab --vpc-id $VPC_C",
+                "SUBNET_CA=$(aws ec2 create-subnet $PROFILE_C --vpc-id $VPC_C --cidr-block 10.10.1.0/24 --availability-zone-id <first AZ ID> --query Subnet.SubnetId --output text)   # and SUBNET_CB in 10.10.2.0/24, the second",
+                "SG=$(aws ec2 create-security-group $PROFILE_C --group-name lab-endpoint --description 'clients to the PrivateLink endpoint' --vpc-id $VPC_C --query GroupId --output text)",
                 f"aws ec2 authorize-security-group-ingress $PROFILE_C --group-id $SG --protocol tcp --port {PORT} --cidr 10.10.0.0/16",
                 "EP=$(aws ec2 create-vpc-endpoint $PROFILE_C --vpc-id $VPC_C --vpc-endpoint-type Interface --service-name \"$SVC_NAME\" --subnet-ids $SUBNET_CA $SUBNET_CB --security-group-ids $SG --no-private-dns-enabled --query 'VpcEndpoint.VpcEndpointId' --output text)",
+                f"aws logs create-log-group $PROFILE_C --log-group-name {self.log_group}",
+                f"aws ec2 create-flow-logs $PROFILE_C --resource-type NetworkInterface --resource-ids <the endpoint's ENIs> --traffic-type ALL --log-group-name {self.log_group} --deliver-logs-permission-arn arn:aws:iam::{CONSUMER}:role/flow-logs",
             ],
             "an endpoint id; state pendingAcceptance",
             go,
@@ -833,6 +840,7 @@ class Lab:
                 if self.ids.get("log_group"):
                     logs = self.client(self.consumer, "logs")
                     logs.delete_log_group(logGroupName=self.ids["log_group"])
+                    done.append("flow logs")
                 _delete_vpc(cec2, self.ids["cvpc"])
                 done.append("consumer VPC")
             if self.ids.get("zone"):
@@ -873,6 +881,8 @@ class Lab:
                 "aws elbv2 delete-listener $PROFILE_P --listener-arn $LISTENER",
                 "aws elbv2 delete-target-group $PROFILE_P --target-group-arn $TG",
                 "aws elbv2 delete-load-balancer $PROFILE_P --load-balancer-arn $NLB",
+                f"aws ec2 delete-flow-logs $PROFILE_C ...; aws logs delete-log-group $PROFILE_C --log-group-name {self.log_group}",
+                "aws ec2 delete-security-group / delete-subnet / delete-vpc for $VPC_C ($PROFILE_C) and $VPC_P ($PROFILE_P); the TXT record from $ZONE",
             ],
             "everything deleted",
             go,
