@@ -27,7 +27,10 @@ from .procs import privlink_cmd, privlink_env
 from .stacks import wait_for
 from .tf import Terraform
 
-pytestmark = pytest.mark.terraform
+# about 3.5 min alone; on a machine busy with the rest of the suite (CI runs it with -n 4)
+# the provider's start-ups stretch it past pytest's default 300 s, while each terraform
+# command stays bounded by its own 600 s timeout
+pytestmark = [pytest.mark.terraform, pytest.mark.timeout(900)]
 
 CONSUMER_ROLE = f"arn:aws:iam::{CONSUMER}:role/payments-client-prod"
 PRIVATE_DNS_NAME = "payments.internal.example.com"

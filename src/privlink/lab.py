@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +89,14 @@ class Lab:
         base = self._session(CONSUMER, "consumer-secret")
         self.consumer_base = base
         self.consumer = None  # the assumed-role session, made in step 3
+        # names unique per run: the lab can run again against a server that keeps an
+        # earlier run's resources (--keep, or an earlier run that failed half-way)
+        run_id = self.run_id = secrets.token_hex(3)
+        self.nlb_name = f"pl-lab-nlb-{run_id}"
+        self.tg_name = f"pl-lab-tg-{run_id}"
+        self.log_group = f"/pl-lab/{run_id}/flow-logs"
+        self.workdir: str | None = None  # the target's log and, with --keep, an AWS config
+        self.ok = False
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -140,7 +151,12 @@ class Lab:
         last = None
         dots = 0
         while time.monotonic() < deadline:
-            last = fn()
+            try:
+                last = fn()
+            except Exception:
+                if dots and not self.json_mode:
+                    print(file=self.out, flush=True)
+                raise
             if last:
                 if dots and not self.json_mode:
                     print(file=self.out, flush=True)
@@ -163,6 +179,10 @@ class Lab:
         self.say(
             f"privlink lab against {self.endpoint}: provider {PROVIDER}, consumer {CONSUMER} via {CONSUMER_ROLE}"
         )
+        self.say(
+            "(in the commands, $PROFILE_P and $PROFILE_C stand for --profile provider and"
+            " --profile consumer; --keep prints the profiles and the variables to paste)"
+        )
         try:
             self.provider_network()
             self.provider_nlb()
@@ -177,7 +197,13 @@ class Lab:
             self.failure = str(e)
             self.say(f"\nFAILED: {e}")
             self.teardown(quiet=True)
+            self.close()
             return False
+        except KeyboardInterrupt:  # Ctrl-C half-way: leave nothing behind, then stop
+            self.say("\ninterrupted: tearing down what the lab made")
+            self.teardown(quiet=True)
+            self.close()
+            raise
         if self.keep:
             self.print_usage()
         else:
@@ -187,6 +213,9 @@ class Lab:
                 self.failure = str(e)
                 self.say(f"\nFAILED: {e}")
                 return False
+            finally:
+                self.close()
+        self.ok = True
         self.say("\nprivlink lab: every step passed.")
         return True
 
@@ -227,9 +256,9 @@ class Lab:
 
         def go(s: Step) -> str:
             elb.create_load_balancer(
-                Name="pl-lab-nlb", Type="network", Scheme="internal", Subnets=self.ids["psubnets"]
+                Name=self.nlb_name, Type="network", Scheme="internal", Subnets=self.ids["psubnets"]
             )
-            nlb = elb.describe_load_balancers(Names=["pl-lab-nlb"])["LoadBalancers"][0][
+            nlb = elb.describe_load_balancers(Names=[self.nlb_name])["LoadBalancers"][0][
                 "LoadBalancerArn"
             ]
             elb.modify_load_balancer_attributes(
@@ -255,8 +284,8 @@ class Lab:
             "1",
             "provider: an internal NLB across two subnets, cross-zone on",
             [
-                "aws elbv2 create-load-balancer $PROFILE_P --name pl-lab-nlb --type network --scheme internal --subnets $SUBNET_PA $SUBNET_PB",
-                "NLB=$(aws elbv2 describe-load-balancers $PROFILE_P --names pl-lab-nlb --query 'LoadBalancers[0].LoadBalancerArn' --output text)",
+                f"aws elbv2 create-load-balancer $PROFILE_P --name {self.nlb_name} --type network --scheme internal --subnets $SUBNET_PA $SUBNET_PB",
+                f"NLB=$(aws elbv2 describe-load-balancers $PROFILE_P --names {self.nlb_name} --query 'LoadBalancers[0].LoadBalancerArn' --output text)",
                 "aws elbv2 modify-load-balancer-attributes $PROFILE_P --load-balancer-arn $NLB --attributes Key=load_balancing.cross_zone.enabled,Value=true",
             ],
             "an NLB ARN; cross-zone attribute true",
@@ -283,21 +312,32 @@ class Lab:
             "--endpoint-url",
             self.endpoint,
         ]
-        self.target_proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        line = self.target_proc.stdout.readline() if self.target_proc.stdout else ""
-        if self.target_proc.poll() is not None:
-            err = self.target_proc.stderr.read().strip() if self.target_proc.stderr else ""
-            raise LabFailure(f"privlink target did not start: {err or line}")
-        return line.strip()
+        # the target logs a line per connection: to a file, never to a pipe nobody reads
+        # (a full pipe would block it while --keep leaves it running)
+        self.workdir = self.workdir or tempfile.mkdtemp(prefix="privlink-lab-")
+        self.target_log = os.path.join(self.workdir, "target.log")
+        with open(self.target_log, "w") as log:
+            self.target_proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            with open(self.target_log) as f:
+                text = f.read()
+            up = [ln for ln in text.splitlines(True) if ln.startswith("privlink target listening")]
+            if up and up[0].endswith("\n"):
+                return up[0].strip()
+            if self.target_proc.poll() is not None or time.monotonic() > deadline:
+                self._stop_target()
+                raise LabFailure(f"privlink target did not start: {text.strip() or 'no output'}")
+            time.sleep(0.05)
 
     def target_group_and_listener(self) -> None:
         elb = self.client(self.provider, "elbv2")
 
         def go(s: Step) -> str:
             tg = elb.create_target_group(
-                Name="pl-lab-tg",
+                Name=self.tg_name,
                 Protocol="TCP",
                 Port=PORT,
                 VpcId=self.ids["pvpc"],
@@ -339,7 +379,7 @@ class Lab:
                 "2",
                 "provider: target group with a TCP health check, a TLS target process, a TCP listener",
                 [
-                    "TG=$(aws elbv2 create-target-group $PROFILE_P --name pl-lab-tg --protocol TCP --port 8443 --vpc-id $VPC_P --target-type ip --query 'TargetGroups[0].TargetGroupArn' --output text)",
+                    f"TG=$(aws elbv2 create-target-group $PROFILE_P --name {self.tg_name} --protocol TCP --port 8443 --vpc-id $VPC_P --target-type ip --query 'TargetGroups[0].TargetGroupArn' --output text)",
                     "aws elbv2 modify-target-group-attributes $PROFILE_P --target-group-arn $TG --attributes Key=proxy_protocol_v2.enabled,Value=true",
                     f"privlink target --tls --vpc $VPC_P --ip {TARGET_IP} --port {PORT} &",
                     f"aws elbv2 register-targets $PROFILE_P --target-group-arn $TG --targets Id={TARGET_IP}",
@@ -398,11 +438,24 @@ class Lab:
 
         def go(s: Step) -> str:
             conf = self.ids["dns_config"]
-            zone = r53.create_hosted_zone(Name=DOMAIN, CallerReference=f"pl-lab-{time.time()}")[
-                "HostedZone"
-            ]["Id"]
+            # the domain's public zone: the one already there (an earlier run's, kept), else
+            # a new one — a second public zone of the same name would not be the one the
+            # public DNS answers from, as in AWS
+            zones = [
+                z
+                for z in r53.list_hosted_zones_by_name(DNSName=DOMAIN)["HostedZones"]
+                if z["Name"] == DOMAIN + "." and not z.get("Config", {}).get("PrivateZone")
+            ]
+            if zones:
+                zone = zones[0]["Id"]
+            else:
+                zone = r53.create_hosted_zone(
+                    Name=DOMAIN, CallerReference=f"pl-lab-{self.run_id}-{time.time()}"
+                )["HostedZone"]["Id"]
+                self.ids["zone_created"] = "yes"
             self.ids["zone"] = zone.split("/")[-1]
             record = f"{conf['Name']}.{PRIVATE_NAME}"
+            self.ids["txt_record"] = record
             r53.change_resource_record_sets(
                 HostedZoneId=self.ids["zone"],
                 ChangeBatch={
@@ -431,6 +484,7 @@ class Lab:
             "provider: prove ownership of the private DNS name (TXT record, verification)",
             [
                 "aws ec2 describe-vpc-endpoint-service-configurations $PROFILE_P --service-ids $SVC --query 'ServiceConfigurations[0].PrivateDnsNameConfiguration'",
+                f"ZONE=$(aws route53 create-hosted-zone $PROFILE_P --name {DOMAIN} --caller-reference pl-lab-$RANDOM --query HostedZone.Id --output text)   # or the {DOMAIN} public zone already there",
                 f'aws route53 change-resource-record-sets $PROFILE_P --hosted-zone-id $ZONE --change-batch \'{{"Changes":[{{"Action":"UPSERT","ResourceRecordSet":{{"Name":"_<token>.{PRIVATE_NAME}","Type":"TXT","TTL":1800,"ResourceRecords":[{{"Value":"\\"vpce:<value>\\""}}]}}}}]}}\'',
                 "aws ec2 start-vpc-endpoint-service-private-dns-verification $PROFILE_P --service-id $SVC",
             ],
@@ -461,7 +515,8 @@ class Lab:
             "4",
             "provider: allow the consumer's role",
             [
-                f"aws ec2 modify-vpc-endpoint-service-permissions $PROFILE_P --service-id $SVC --add-allowed-principals {CONSUMER_ROLE}"
+                f"aws ec2 modify-vpc-endpoint-service-permissions $PROFILE_P --service-id $SVC --add-allowed-principals {CONSUMER_ROLE}",
+                "aws sts get-caller-identity $PROFILE_C   # the consumer profile assumes the role (sts assume-role)",
             ],
             "the consumer can now see the service",
             go,
@@ -511,12 +566,13 @@ class Lab:
             self.ids.update(cvpc=vpc, csubnets=subnets, sg=sg, ep=ep["VpcEndpointId"])
             # flow logs on the endpoint's ENIs, for the checklist's last check
             logs = self.client(self.consumer, "logs")
-            logs.create_log_group(logGroupName="/pl-lab/flow-logs")
+            logs.create_log_group(logGroupName=self.log_group)
+            self.ids["log_group"] = self.log_group
             fl = ec2.create_flow_logs(
                 ResourceType="NetworkInterface",
                 ResourceIds=ep["NetworkInterfaceIds"],
                 TrafficType="ALL",
-                LogGroupName="/pl-lab/flow-logs",
+                LogGroupName=self.log_group,
                 DeliverLogsPermissionArn=f"arn:aws:iam::{CONSUMER}:role/flow-logs",
                 MaxAggregationInterval=60,
             )
@@ -529,10 +585,15 @@ class Lab:
             "5",
             "consumer: an interface endpoint in the AZs the service serves (chosen by AZ ID)",
             [
+                "VPC_C=$(aws ec2 create-vpc $PROFILE_C --cidr-block 10.10.0.0/16 --query Vpc.VpcId --output text)",
+                "aws ec2 modify-vpc-attribute $PROFILE_C --vpc-id $VPC_C --enable-dns-hostnames",
                 "aws ec2 describe-vpc-endpoint-services $PROFILE_C --service-names $SVC_NAME --query 'ServiceDetails[0].AvailabilityZoneIds'",
-                "aws ec2 create-security-group $PROFILE_C --group-name lab-endpoint --description lab --vpc-id $VPC_C",
+                "SUBNET_CA=$(aws ec2 create-subnet $PROFILE_C --vpc-id $VPC_C --cidr-block 10.10.1.0/24 --availability-zone-id <first AZ ID> --query Subnet.SubnetId --output text)   # and SUBNET_CB in 10.10.2.0/24, the second",
+                "SG=$(aws ec2 create-security-group $PROFILE_C --group-name lab-endpoint --description 'clients to the PrivateLink endpoint' --vpc-id $VPC_C --query GroupId --output text)",
                 f"aws ec2 authorize-security-group-ingress $PROFILE_C --group-id $SG --protocol tcp --port {PORT} --cidr 10.10.0.0/16",
                 "EP=$(aws ec2 create-vpc-endpoint $PROFILE_C --vpc-id $VPC_C --vpc-endpoint-type Interface --service-name \"$SVC_NAME\" --subnet-ids $SUBNET_CA $SUBNET_CB --security-group-ids $SG --no-private-dns-enabled --query 'VpcEndpoint.VpcEndpointId' --output text)",
+                f"aws logs create-log-group $PROFILE_C --log-group-name {self.log_group}",
+                f"aws ec2 create-flow-logs $PROFILE_C --resource-type NetworkInterface --resource-ids <the endpoint's ENIs> --traffic-type ALL --log-group-name {self.log_group} --deliver-logs-permission-arn arn:aws:iam::{CONSUMER}:role/flow-logs",
             ],
             "an endpoint id; state pendingAcceptance",
             go,
@@ -703,7 +764,7 @@ class Lab:
             logs = self.client(self.consumer, "logs")
 
             def records():
-                events = logs.filter_log_events(logGroupName="/pl-lab/flow-logs")["events"]
+                events = logs.filter_log_events(logGroupName=self.log_group)["events"]
                 return events
 
             events = self.wait(
@@ -718,7 +779,7 @@ class Lab:
             "check 6",
             "no REJECTs at the endpoint ENIs",
             [
-                "aws logs filter-log-events $PROFILE_C --log-group-name /pl-lab/flow-logs --filter-pattern '[version, account, eni, source, destination, srcport, destport, protocol, packets, bytes, windowstart, windowend, action=\"REJECT\", flowlogstatus]'"
+                f"aws logs filter-log-events $PROFILE_C --log-group-name {self.log_group} --filter-pattern '[version, account, eni, source, destination, srcport, destport, protocol, packets, bytes, windowstart, windowend, action=\"REJECT\", flowlogstatus]'"
             ],
             "zero REJECT rows from the client",
             check6,
@@ -753,9 +814,12 @@ class Lab:
                 self.wait(
                     "the service to go away",
                     lambda: (
-                        not pec2.describe_vpc_endpoint_service_configurations()[
-                            "ServiceConfigurations"
-                        ]
+                        not any(
+                            c["ServiceId"] == self.ids["sid"]
+                            for c in pec2.describe_vpc_endpoint_service_configurations()[
+                                "ServiceConfigurations"
+                            ]
+                        )
                     ),
                     timeout=30,
                 )
@@ -773,20 +837,28 @@ class Lab:
             if cec2 and self.ids.get("cvpc"):
                 if self.ids.get("flow_logs"):
                     cec2.delete_flow_logs(FlowLogIds=self.ids["flow_logs"])
+                if self.ids.get("log_group"):
+                    logs = self.client(self.consumer, "logs")
+                    logs.delete_log_group(logGroupName=self.ids["log_group"])
+                    done.append("flow logs")
                 _delete_vpc(cec2, self.ids["cvpc"])
                 done.append("consumer VPC")
             if self.ids.get("zone"):
                 r53 = self.client(self.provider, "route53")
                 zid = self.ids["zone"]
+                mine = self.ids.get("txt_record", "").rstrip(".") + "."
                 for rr in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]:
-                    if rr["Type"] not in ("NS", "SOA"):
+                    if rr["Type"] == "TXT" and rr["Name"] == mine:
                         r53.change_resource_record_sets(
                             HostedZoneId=zid,
                             ChangeBatch={
                                 "Changes": [{"Action": "DELETE", "ResourceRecordSet": rr}]
                             },
                         )
-                r53.delete_hosted_zone(Id=zid)
+                if self.ids.get("zone_created"):
+                    left = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+                    if all(rr["Type"] in ("NS", "SOA") for rr in left):
+                        r53.delete_hosted_zone(Id=zid)
             if self.ids.get("pvpc"):
                 _delete_vpc(pec2, self.ids["pvpc"])
                 done.append("provider VPC")
@@ -809,6 +881,8 @@ class Lab:
                 "aws elbv2 delete-listener $PROFILE_P --listener-arn $LISTENER",
                 "aws elbv2 delete-target-group $PROFILE_P --target-group-arn $TG",
                 "aws elbv2 delete-load-balancer $PROFILE_P --load-balancer-arn $NLB",
+                f"aws ec2 delete-flow-logs $PROFILE_C ...; aws logs delete-log-group $PROFILE_C --log-group-name {self.log_group}",
+                "aws ec2 delete-security-group / delete-subnet / delete-vpc for $VPC_C ($PROFILE_C) and $VPC_P ($PROFILE_P); the TXT record from $ZONE",
             ],
             "everything deleted",
             go,
@@ -825,24 +899,72 @@ class Lab:
                 p.wait()
         self.target_proc = None
 
+    def close(self) -> None:
+        """Stop the target and remove the lab's files (when nothing is left running)."""
+        self._stop_target()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def usage_lines(self) -> list[str]:
+        """Shell lines that use what --keep leaves running: the endpoint, the two accounts as
+        aws CLI profiles (the consumer's through its role), the variables the printed step
+        commands use, and example aws, dig and curl commands."""
+        self.workdir = self.workdir or tempfile.mkdtemp(prefix="privlink-lab-")
+        config = os.path.join(self.workdir, "aws-config")
+        with open(config, "w") as f:
+            f.write(
+                f"[profile provider]\nregion = {REGION}\n"
+                f"aws_access_key_id = {PROVIDER}\naws_secret_access_key = x\n\n"
+                f"[profile consumer-base]\nregion = {REGION}\n"
+                f"aws_access_key_id = {CONSUMER}\naws_secret_access_key = x\n\n"
+                f"[profile consumer]\nregion = {REGION}\nrole_arn = {CONSUMER_ROLE}\n"
+                "source_profile = consumer-base\n"
+                # the aws CLI caches assumed-role credentials (~/.aws/cli/cache) by role and
+                # session name: a name of this run's keeps another server's session out
+                f"role_session_name = pl-lab-{self.run_id}\n"
+            )
+        ids = self.ids
+        variables = {
+            "VPC_P": ids.get("pvpc"),
+            "SUBNET_PA": (ids.get("psubnets") or [None])[0],
+            "SUBNET_PB": (ids.get("psubnets") or [None, None])[-1],
+            "NLB": ids.get("nlb"),
+            "TG": ids.get("tg"),
+            "LISTENER": ids.get("listener"),
+            "SVC": ids.get("sid"),
+            "SVC_NAME": ids.get("service_name"),
+            "ZONE": ids.get("zone"),
+            "VPC_C": ids.get("cvpc"),
+            "SUBNET_CA": (ids.get("csubnets") or [None])[0],
+            "SUBNET_CB": (ids.get("csubnets") or [None, None])[-1],
+            "SG": ids.get("sg"),
+            "EP": ids.get("ep"),
+        }
+        resolver = ids.get("resolver", ("ADDRESS", "PORT"))
+        address = (ids.get("friendly_addresses") or ["ADDRESS"])[0]
+        return [
+            f"export AWS_ENDPOINT_URL={self.endpoint} AWS_DEFAULT_REGION={REGION}",
+            f"export AWS_CONFIG_FILE={config}  # profiles provider, consumer-base, consumer (the assumed role)",
+            'PROFILE_P="--profile provider" PROFILE_C="--profile consumer"',
+            " ".join(f"{k}={v}" for k, v in variables.items() if v),
+            "aws sts get-caller-identity $PROFILE_C --query Arn --output text",
+            "aws ec2 describe-vpc-endpoint-connections $PROFILE_P --filters Name=service-id,Values=$SVC --query 'VpcEndpointConnections[].[VpcEndpointId,VpcEndpointState]' --output text",
+            "aws ec2 describe-vpc-endpoints $PROFILE_C --vpc-endpoint-ids $EP --query 'VpcEndpoints[0].[State,PrivateDnsEnabled]' --output text",
+            f"# the consumer VPC's resolver: privlink dns $VPC_C -> {resolver[0]} {resolver[1]}",
+            f"dig @{resolver[0]} -p {resolver[1]} +short {PRIVATE_NAME}",
+            f"curl -sk --resolve {PRIVATE_NAME}:{PORT}:{address} https://{PRIVATE_NAME}:{PORT}/healthz",
+            f"tail {self.target_log}  # the target (pid {self.target_proc.pid}): one line per"
+            " connection, with the PROXY v2 client"
+            if getattr(self, "target_log", None) and self.target_proc is not None
+            else "",
+        ]
+
     def print_usage(self) -> None:
-        resolver = self.ids.get("resolver", ("ADDRESS", "PORT"))
-        address = (self.ids.get("friendly_addresses") or ["ADDRESS"])[0]
+        lines = "\n".join(f"  {ln}" for ln in self.usage_lines() if ln)
         self.say(
-            f"""
-Everything is still running (--keep). Try it:
-
-  export AWS_ENDPOINT_URL={self.endpoint} AWS_DEFAULT_REGION={REGION}
-  # provider: AWS_ACCESS_KEY_ID={PROVIDER} AWS_SECRET_ACCESS_KEY=x
-  # consumer, as the assumed role: a profile with role_arn = {CONSUMER_ROLE}
-  #   and source_profile = a profile with aws_access_key_id = {CONSUMER}
-  AWS_ACCESS_KEY_ID={PROVIDER} AWS_SECRET_ACCESS_KEY=x aws ec2 describe-vpc-endpoint-connections
-  AWS_ACCESS_KEY_ID={CONSUMER} AWS_SECRET_ACCESS_KEY=x aws ec2 describe-vpc-endpoints
-
-  # the consumer VPC's resolver ({self.ids.get("cvpc")}):
-  dig @{resolver[0]} -p {resolver[1]} +short {PRIVATE_NAME}
-  curl -sk --resolve {PRIVATE_NAME}:{PORT}:{address} https://{PRIVATE_NAME}:{PORT}/healthz
-"""
+            "\nEverything is still running (--keep). Paste these lines into a shell to use it"
+            " (the step commands above then work as printed):\n\n" + lines
         )
 
     def report(self) -> dict:
@@ -852,6 +974,7 @@ Everything is still running (--keep). Try it:
             "failure": getattr(self, "failure", None),
             "steps": [s.as_dict() for s in self.steps],
             "ids": {k: v for k, v in self.ids.items() if isinstance(v, str | list)},
+            "keep": [ln for ln in self.usage_lines() if ln] if self.keep and self.ok else None,
         }
 
 

@@ -36,10 +36,22 @@ def endpoint_url(args) -> str:
     return url.rstrip("/")
 
 
+def check_url(base: str) -> str:
+    """``base`` if it is an http(s) URL with a host, else one sentence saying it is not."""
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(
+            f"{base!r} is not a privlink endpoint URL (like {DEFAULT_ENDPOINT}); "
+            "check --endpoint-url or $AWS_ENDPOINT_URL"
+        )
+    return base
+
+
 def call_extension(
     base: str, path: str, params: dict | None = None, method: str = "GET", timeout: float = 10.0
 ):
     """Call privlink's own API (``/_privlink/<path>``) and return the decoded JSON."""
+    check_url(base)
     url = f"{base}/_privlink/{path}"
     data = None
     if params and method == "GET":
@@ -51,15 +63,21 @@ def call_extension(
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read() or b"{}")
+            body = resp.read()
     except urllib.error.HTTPError as e:
         try:
             msg = json.loads(e.read()).get("error") or str(e)
-        except ValueError:
+        except (ValueError, AttributeError):
             msg = str(e)
         raise CliError(msg) from None
     except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise CliError(
             f"no privlink server answers at {base} ({reason}); start one with 'privlink up' or pass --endpoint-url"
+        ) from None
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        raise CliError(
+            f"the server at {base} is not privlink (its answer to /_privlink/{path} is not JSON)"
         ) from None

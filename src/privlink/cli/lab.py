@@ -82,9 +82,10 @@ def run(args) -> int:
     embedded = None
     endpoint = args.endpoint_url
     if endpoint:
-        from .common import call_extension
+        from .terraform_provider import server_health
 
-        call_extension(endpoint.rstrip("/"), "health")
+        endpoint = endpoint.rstrip("/")
+        server_health(endpoint)  # one sentence if nothing, or not privlink, answers there
     else:
         from ..testing import EmbeddedPrivlink
 
@@ -97,6 +98,7 @@ def run(args) -> int:
         "AWS_SHARED_CREDENTIALS_FILE",
     )
     saved = {k: os.environ.pop(k) for k in env_keys if k in os.environ}
+    lab = None
     try:
         lab = Lab(
             endpoint.rstrip("/"),
@@ -112,11 +114,14 @@ def run(args) -> int:
             report["seconds"] = round(time.monotonic() - started, 1)
             print(json.dumps(report, indent=2))
         if ok and args.keep and embedded is not None:
-            print("privlink is running until you press Ctrl-C.", flush=True)
-            try:
-                signal.sigwait({signal.SIGINT, signal.SIGTERM})
-            except KeyboardInterrupt:
-                pass
+            # on stderr with --json, so that stdout stays one JSON document
+            _wait_for_a_stop_signal(
+                lambda: print(
+                    "privlink is running until you press Ctrl-C.",
+                    file=sys.stderr if args.json else sys.stdout,
+                    flush=True,
+                )
+            )
         if not ok:
             if not args.json:
                 print(f"privlink lab: {lab.failure}", file=sys.stderr)
@@ -124,5 +129,29 @@ def run(args) -> int:
         return 0
     finally:
         os.environ.update(saved)
+        # the target and the lab's files stay only where --keep leaves a running server's
+        # lab in place; with the embedded server they go with it
+        if lab is not None and not (args.keep and lab.ok and embedded is None):
+            lab.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _wait_for_a_stop_signal(announce) -> None:
+    """Call ``announce``, then block until SIGINT or SIGTERM; either lets the lab clean up
+    (target, server, files)."""
+    import threading
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        announce()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -10,7 +10,7 @@ import urllib.request
 
 from .. import __version__
 from ..terraform import PROVIDER_VERSION, provider_block
-from .common import CliError, add_endpoint_arg, endpoint_url
+from .common import CliError, add_endpoint_arg, check_url, endpoint_url
 
 HELP = "print the Terraform AWS provider block that points every service at this privlink"
 DESCRIPTION = f"""{HELP}.
@@ -70,6 +70,7 @@ def register(sub) -> None:
 def server_health(base: str) -> dict:
     """GET /_privlink/health, or one sentence saying why ``base`` is not a privlink ready to
     serve."""
+    check_url(base)
     url = f"{base}/_privlink/health"
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
