@@ -330,6 +330,20 @@ def test_port_53_taken_falls_back_to_a_free_port():
         holder.close()
 
 
+def test_a_free_port_lies_outside_the_ephemeral_range():
+    """Resolvers share one port; a later VPC's resolver must not find it held by a client
+    socket's wildcard-bound ephemeral port (dig's, a resolver library's)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    if low <= 10100:
+        pytest.skip("the ephemeral port range starts too low to stay out of it")
+    address = "127.0.85.53"
+    with EmbeddedPrivlink(make_settings(dns_public_address=address, dns_port=0)) as pl:
+        p = dns_component(pl).port
+        assert 10000 <= p < low
+        assert dig(address, p, "example.com").status == "REFUSED"
+
+
 # -- the server's bounds (standalone DnsServer) ------------------------------------------------------
 
 

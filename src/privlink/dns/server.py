@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -30,6 +31,19 @@ log = logging.getLogger("privlink.dns")
 ViewProvider = Callable[[], "View | None"]
 
 MAX_TCP_MESSAGE = 65535
+
+
+def _unephemeral_ports(n: int) -> list[int]:
+    """``n`` random ports between 10000 and the start of the ephemeral port range."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    if low <= 10000 + n:
+        return []
+    return random.sample(range(10000, low), n)
 
 
 @dataclass
@@ -122,13 +136,18 @@ class DnsServer:
         if key in self.listeners:
             await self.remove_listener(key)
         listener = Listener(key, address, port, view)
-        attempts = 20 if port == 0 else 1
-        for attempt in range(attempts):
+        # 0: a port below the kernel's ephemeral range first. Every resolver shares the port
+        # the first one got, each on its own address, and a client socket bound to the
+        # wildcard address (dig's, a resolver library's) may hold any ephemeral port at the
+        # moment a later VPC's resolver opens; a port outside that range collides only with
+        # another listener. The kernel's own choice is the last resort.
+        candidates = [port] if port else [*_unephemeral_ports(20), 0, 0]
+        for attempt, candidate in enumerate(candidates):
             try:
-                await self._bind(listener, port)
+                await self._bind(listener, candidate)
                 break
             except OSError as e:
-                if port != 0 or e.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                if port != 0 or e.errno != errno.EADDRINUSE or attempt == len(candidates) - 1:
                     raise
         self.listeners[key] = listener
         log.info("DNS resolver %s listening on %s port %d", key, address, listener.port)
