@@ -348,18 +348,20 @@ class _Direction:
         self._drained()
 
     # -- copy path --------------------------------------------------------------------------
-    def _copy_readable(self) -> None:
+    def _copy_readable(self) -> int:
+        """Read one chunk and send what the target takes; returns the chunk's size (0 when
+        nothing was relayed: no data yet, end of stream, or an error already handled)."""
         buf = self.buf
         try:
             n = self.src.recv_into(buf)
         except BlockingIOError:
-            return
+            return 0
         except OSError as e:
             self.flow._src_failed(self, e)
-            return
+            return 0
         if not n:
             self._eof()
-            return
+            return 0
         self.nbytes += n
         try:
             m = self.dst.send(buf[:n])
@@ -367,10 +369,11 @@ class _Direction:
             m = 0
         except OSError as e:
             self.flow._dst_failed(self, e)
-            return
+            return 0
         if m < n:
             self.pending = memoryview(bytes(buf[m:n]))
             self._wait_writable()
+        return n
 
     def _copy_writable(self) -> None:
         if self._send_pending():
@@ -474,32 +477,10 @@ class _AutoDirection(_Direction):
     __slots__ = ()
 
     def on_readable(self) -> None:
-        buf = self.buf
-        try:
-            n = self.src.recv_into(buf)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.flow._src_failed(self, e)
-            return
-        if not n:
-            self._eof()
-            return
-        self.nbytes += n
-        try:
-            m = self.dst.send(buf[:n])
-        except BlockingIOError:
-            m = 0
-        except OSError as e:
-            self.flow._dst_failed(self, e)
-            return
-        if n >= SPLICE_THRESHOLD:
+        if self._copy_readable() >= SPLICE_THRESHOLD:
             self.__class__ = _SpliceDirection
             if self.reading:  # re-bind the registered callback to the splice path
                 self.loop.add_reader(self.sfd, self.on_readable)
-        if m < n:
-            self.pending = memoryview(bytes(buf[m:n]))
-            self._wait_writable()
 
     on_writable = _Direction._splice_writable  # sends pending bytes, then any pipe
 
