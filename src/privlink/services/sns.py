@@ -606,29 +606,40 @@ def _check_sub_attribute(protocol: str, name: str, value: str) -> None:
         raise _invalid("Attributes", "SubscriptionRoleArn: not an IAM role ARN")
 
 
-def _enqueue_confirmation(tx, topic: Topic, sub: Subscription, now: float) -> None:
+def _delivery(
+    topic: Topic, sub: Subscription, message_type: str, message_id: str, message: str,
+    now: float, **extra,
+) -> PendingDelivery:  # fmt: skip
+    """One message queued for one subscription, with the subscription's delivery policy."""
     policy = _effective_sub_policy(topic, sub)
+    return PendingDelivery(
+        id="snsd-" + uuid.uuid4().hex,
+        account=topic.account,
+        region=topic.region,
+        seq=_seq(),
+        subscription_arn=sub.id,
+        topic_arn=topic.id,
+        protocol=sub.protocol,
+        endpoint=sub.endpoint,
+        message_type=message_type,
+        message_id=message_id,
+        message=message,
+        timestamp=now,
+        signature_version=topic.attributes.get("SignatureVersion", "1"),
+        content_type=policy["requestPolicy"].get("headerContentType", DEFAULT_CONTENT_TYPE),
+        retry_policy=policy["healthyRetryPolicy"],
+        **extra,
+    )
+
+
+def _enqueue_confirmation(tx, topic: Topic, sub: Subscription, now: float) -> None:
+    text = (
+        f"You have chosen to subscribe to the topic {topic.id}.\n"
+        "To confirm the subscription, visit the SubscribeURL included in this message."
+    )
     tx.put(
-        PendingDelivery(
-            id="snsd-" + uuid.uuid4().hex,
-            account=topic.account,
-            region=topic.region,
-            seq=_seq(),
-            subscription_arn=sub.id,
-            topic_arn=topic.id,
-            protocol=sub.protocol,
-            endpoint=sub.endpoint,
-            message_type="SubscriptionConfirmation",
-            message_id=str(uuid.uuid4()),
-            message=(
-                f"You have chosen to subscribe to the topic {topic.id}.\n"
-                "To confirm the subscription, visit the SubscribeURL included in this message."
-            ),
-            timestamp=now,
-            token=sub.token,
-            signature_version=topic.attributes.get("SignatureVersion", "1"),
-            content_type=policy["requestPolicy"].get("headerContentType", DEFAULT_CONTENT_TYPE),
-            retry_policy=policy["healthyRetryPolicy"],
+        _delivery(
+            topic, sub, "SubscriptionConfirmation", str(uuid.uuid4()), text, now, token=sub.token
         )
     )
 
@@ -885,27 +896,17 @@ def _fan_out(
             scope = sub.attributes.get("FilterPolicyScope", "MessageAttributes")
             if not matches(parse_policy(fp), scope, text, attributes):
                 continue
-        policy = _effective_sub_policy(topic, sub)
         tx.put(
-            PendingDelivery(
-                id="snsd-" + uuid.uuid4().hex,
-                account=topic.account,
-                region=topic.region,
-                seq=_seq(),
-                subscription_arn=sub.id,
-                topic_arn=topic.id,
-                protocol=sub.protocol,
-                endpoint=sub.endpoint,
-                message_type="Notification",
-                message_id=message_id,
-                message=text,
-                timestamp=now,
+            _delivery(
+                topic,
+                sub,
+                "Notification",
+                message_id,
+                text,
+                now,
                 subject=subject,
                 message_attributes=attributes,
                 raw=sub.attributes.get("RawMessageDelivery") == "true",
-                signature_version=topic.attributes.get("SignatureVersion", "1"),
-                content_type=policy["requestPolicy"].get("headerContentType", DEFAULT_CONTENT_TYPE),
-                retry_policy=policy["healthyRetryPolicy"],
             )
         )
     return message_id
