@@ -11,6 +11,7 @@ import heapq
 import logging
 import time
 
+from .aio import cancel_and_wait
 from .services.base import TIMER_HANDLERS, Runtime, Timer, TimerContext
 from .state import Change
 
@@ -46,12 +47,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         self._unsubscribe()
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     def run_due(self, now: float | None = None) -> int:
         """Fire every timer due by ``now``; returns how many fired."""

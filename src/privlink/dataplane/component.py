@@ -36,6 +36,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..aio import cancel_and_wait
 from ..net.realm import HOST_BLOCK, RealmError, block_of, host_address, vpc_address
 from ..state import Change
 from ..state.ec2 import NetworkInterface, SecurityGroup, Subnet, Vpc, ingress_allows
@@ -209,10 +210,7 @@ class DataPlane:
     async def stop(self) -> None:
         self._stopped = True
         self._unsubscribe()
-        for t in self._tasks:
-            t.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        await cancel_and_wait(*self._tasks, self._task)
         for key in list(self.listeners):
             await self._close(key)
         self.collect()

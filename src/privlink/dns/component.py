@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs
 
+from ..aio import cancel_and_wait
 from ..config import Settings
 from .server import DnsLimits, DnsServer
 from .view import View, public_view
@@ -180,12 +181,7 @@ class DnsComponent:
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
         await self.server.close()
 
     def banner(self) -> list[str]:

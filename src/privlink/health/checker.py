@@ -23,6 +23,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from ..aio import cancel_and_wait
 from ..state import Change
 from ..state.elbv2 import Listener, LoadBalancer, TargetGroup, TargetHealth
 from ..state.elbv2_health import serving_load_balancer, zone_enabled
@@ -100,10 +101,7 @@ class HealthChecker:
     async def stop(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
-        tasks = self._tasks + [t.task for t in self.tracked.values() if t.task]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks, *(t.task for t in self.tracked.values()))
         self._flush()
         self.tracked.clear()
 

@@ -27,6 +27,7 @@ import time
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
+from ..aio import cancel_and_wait
 from ..api.protocol import HttpResponse
 from ..state.sns import PendingDelivery, Subscription
 from .envelope import CERT_PATH, NotLoopback, loopback_host, request_for, retry_delay
@@ -141,14 +142,7 @@ class SnsDeliveryComponent:
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
-        tasks = list(self.workers.values())
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(*self.workers.values())
         self.workers.clear()
         if self.session is not None:
             await self.session.close()

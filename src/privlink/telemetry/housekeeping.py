@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from ..aio import cancel_and_wait
 from .logstore import prune_expired
 
 log = logging.getLogger("privlink.logs")
@@ -44,13 +45,8 @@ class LogRetention:
             await asyncio.sleep(self.settings.timing.retention_sweep_interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def banner(self) -> list[str]:
         return []

@@ -52,6 +52,7 @@ import math
 import time
 from collections.abc import Callable
 
+from ..aio import cancel_and_wait
 from ..api.protocol import HttpResponse
 from . import metricstore
 from .catalog import info
@@ -378,13 +379,8 @@ class MetricsSink:
                 log.exception("metrics flush failed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             self.flush()
         except Exception:
