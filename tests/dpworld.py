@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from privlink.dataplane.target import TargetServer, server_tls_context
 
 from .conftest import CONSUMER, PROVIDER
-from .stacks import consumer_vpc, provider_stack, wait_for
+from .stacks import consumer_vpc, provider_stack, wait_for, wait_service
 
 
 class InProcessTarget:
@@ -168,14 +168,7 @@ def build(
     prov.modify_vpc_endpoint_service_permissions(
         ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"]
     )
-    wait_for(
-        lambda: (
-            prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
-                "ServiceConfigurations"
-            ][0]["ServiceState"]
-            == "Available"
-        )
-    )
+    wait_service(prov, sid)
     cons = clients("ec2", account=CONSUMER)
     cvpc, csubnets = consumer_vpc(clients, CONSUMER, zones=endpoint_zones or zones)
     sg = cons.create_security_group(GroupName="endpoint", Description="endpoint", VpcId=cvpc)[

@@ -30,6 +30,24 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def error_code(excinfo) -> str:
+    """The AWS error code of a ``pytest.raises(ClientError)`` result."""
+    return excinfo.value.response["Error"]["Code"]
+
+
+def wait_service(ec2, sid: str, state: str = "Available"):
+    """Wait until endpoint service ``sid`` is in ``state``."""
+    return wait_for(
+        lambda: (
+            ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
+                "ServiceConfigurations"
+            ][0]["ServiceState"]
+            == state
+        ),
+        what=f"service {sid} {state}",
+    )
+
+
 def provider_stack(
     clients,
     account: str,

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from privlink.testing import EmbeddedPrivlink
 
 from .conftest import CONSUMER, PROVIDER, Clients, make_settings
+from .stacks import error_code as code_of
 
 UTC = dt.UTC
 
@@ -26,10 +27,6 @@ def utcnow() -> dt.datetime:
 
 def minute(t: dt.datetime) -> dt.datetime:
     return t.replace(second=0, microsecond=0)
-
-
-def code_of(exc) -> str:
-    return exc.value.response["Error"]["Code"]
 
 
 @pytest.fixture

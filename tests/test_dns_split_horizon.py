@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from .conftest import CONSUMER, PROVIDER
-from .stacks import consumer_vpc, provider_stack, wait_for
+from .stacks import consumer_vpc, provider_stack, wait_for, wait_service
 
 pytestmark = pytest.mark.skipif(
     shutil.which("dig") is None, reason="dig (Debian dnsutils) is not installed"
@@ -106,14 +106,7 @@ def world(server, clients):
             ]
         },
     )
-    wait_for(
-        lambda: (
-            prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
-                "ServiceConfigurations"
-            ][0]["ServiceState"]
-            == "Available"
-        )
-    )
+    wait_service(prov, sid)
     prov.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
     wait_for(
         lambda: (

@@ -9,10 +9,7 @@ from privlink.config import load_settings
 from privlink.testing import EmbeddedPrivlink
 
 from .conftest import CONSUMER, PROVIDER, Clients
-
-
-def _code(e) -> str:
-    return e.value.response["Error"]["Code"]
+from .stacks import error_code as _code
 
 
 def test_two_accounts_same_cidr_isolated_with_aws_cli(aws):

@@ -16,16 +16,13 @@ from privlink.telemetry.logstore import append_events
 from privlink.testing import EmbeddedPrivlink
 
 from .conftest import CONSUMER, PROVIDER, Clients, make_settings
+from .stacks import error_code as code_of
 
 DAY = 86_400_000
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def code_of(exc: pytest.ExceptionInfo) -> str:
-    return exc.value.response["Error"]["Code"]
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .conftest import CONSUMER, OUTSIDER, PROVIDER
-from .stacks import consumer_vpc, provider_stack, wait_for
+from .stacks import consumer_vpc, provider_stack, wait_for, wait_service
+from .stacks import error_code as _code
 
 ROLE = f"arn:aws:iam::{CONSUMER}:role/lab-consumer-role"
 
@@ -25,22 +26,6 @@ def settings(settings):
     t.private_dns_verification = 0.2
     t.private_dns_verification_retry_window = 1.0
     return settings
-
-
-def _code(e) -> str:
-    return e.value.response["Error"]["Code"]
-
-
-def _wait_service(ec2, sid, state="Available"):
-    return wait_for(
-        lambda: (
-            ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
-                "ServiceConfigurations"
-            ][0]["ServiceState"]
-            == state
-        ),
-        what=f"service {sid} {state}",
-    )
 
 
 def _endpoint_state(ec2, eid):
@@ -101,7 +86,7 @@ def test_lab_steps_3_to_6_with_the_aws_cli(server, clients, aws, tmp_path):
         account=PROVIDER,
     )
     assert svc.startswith("vpce-svc-") and len(svc) == len("vpce-svc-") + 17
-    _wait_service(clients("ec2", account=PROVIDER), svc)
+    wait_service(clients("ec2", account=PROVIDER), svc)
     svc_name = aws(
         "ec2",
         "describe-vpc-endpoint-service-configurations",
@@ -209,7 +194,7 @@ def _published(clients, acceptance: bool, name: str = "pl-lab", cidr="10.10.0.0/
     sid = prov.create_vpc_endpoint_service_configuration(
         NetworkLoadBalancerArns=[stack.nlb_arn], AcceptanceRequired=acceptance
     )["ServiceConfiguration"]["ServiceId"]
-    _wait_service(prov, sid)
+    wait_service(prov, sid)
     prov.modify_vpc_endpoint_service_permissions(
         ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"]
     )
@@ -384,7 +369,7 @@ def test_service_states_and_bad_load_balancer(server, clients):
     sid = prov.create_vpc_endpoint_service_configuration(NetworkLoadBalancerArns=[bad])[
         "ServiceConfiguration"
     ]["ServiceId"]
-    _wait_service(prov, sid, "Failed")
+    wait_service(prov, sid, "Failed")
 
 
 def test_gateway_endpoint_to_s3_and_prefix_lists(server, clients):
@@ -417,7 +402,7 @@ def test_load_balancer_belongs_to_one_service_and_only_its_owner_can_pin_it(serv
     sid2 = prov.create_vpc_endpoint_service_configuration(NetworkLoadBalancerArns=[other.nlb_arn])[
         "ServiceConfiguration"
     ]["ServiceId"]
-    _wait_service(prov, sid2)
+    wait_service(prov, sid2)
     # adding a load balancer another service already uses is refused, and changes nothing
     with pytest.raises(ClientError) as e:
         prov.modify_vpc_endpoint_service_configuration(
@@ -434,7 +419,7 @@ def test_load_balancer_belongs_to_one_service_and_only_its_owner_can_pin_it(serv
     bad = stranger.create_vpc_endpoint_service_configuration(
         NetworkLoadBalancerArns=[other.nlb_arn]
     )["ServiceConfiguration"]["ServiceId"]
-    _wait_service(stranger, bad, "Failed")
+    wait_service(stranger, bad, "Failed")
     with pytest.raises(ClientError) as e:
         elb.delete_load_balancer(LoadBalancerArn=other.nlb_arn)
     assert _code(e) == "ResourceInUse" and sid2 in str(e.value) and bad not in str(e.value)
@@ -576,7 +561,7 @@ def test_gateway_load_balancer_service(server, clients):
     )["ServiceConfiguration"]
     sid = svc["ServiceId"]
     assert svc["ServiceType"] == [{"ServiceType": "GatewayLoadBalancer"}]
-    _wait_service(prov, sid)
+    wait_service(prov, sid)
     with pytest.raises(ClientError) as e:
         prov.modify_vpc_endpoint_service_configuration(
             ServiceId=sid, PrivateDnsName="gw.example.com"

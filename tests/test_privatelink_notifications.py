@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 from privlink.testing.sns_subscriber import SnsSubscriber
 
 from .conftest import CONSUMER, PROVIDER
-from .stacks import consumer_vpc, provider_stack, wait_for
+from .stacks import consumer_vpc, provider_stack, wait_for, wait_service
+from .stacks import error_code as _code
 
 
 @pytest.fixture
@@ -26,24 +27,13 @@ def settings(settings):
     return settings
 
 
-def _code(e) -> str:
-    return e.value.response["Error"]["Code"]
-
-
 def _service(clients, acceptance=True, **kw):
     prov = clients("ec2", account=PROVIDER)
     stack = provider_stack(clients, PROVIDER)
     sid = prov.create_vpc_endpoint_service_configuration(
         NetworkLoadBalancerArns=[stack.nlb_arn], AcceptanceRequired=acceptance, **kw
     )["ServiceConfiguration"]["ServiceId"]
-    wait_for(
-        lambda: (
-            prov.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
-                "ServiceConfigurations"
-            ][0]["ServiceState"]
-            == "Available"
-        )
-    )
+    wait_service(prov, sid)
     prov.modify_vpc_endpoint_service_permissions(
         ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"]
     )

@@ -11,7 +11,7 @@ from privlink.services.base import Timer
 from privlink.testing.sns_subscriber import SnsSubscriber
 
 from .conftest import CONSUMER, PROVIDER
-from .stacks import provider_stack, wait_for
+from .stacks import provider_stack, wait_service
 
 ROLE = f"arn:aws:iam::{CONSUMER}:role/payments-client-prod"
 
@@ -56,14 +56,7 @@ def test_service_lists_its_own_region_as_supported(server, clients):
 
 def test_supported_regions_add_and_remove_keep_the_home_region(server, clients):
     ec2, sid = _service(clients)
-    wait_for(
-        lambda: (
-            ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])[
-                "ServiceConfigurations"
-            ][0]["ServiceState"]
-            == "Available"
-        )
-    )
+    wait_service(ec2, sid)
     ec2.modify_vpc_endpoint_service_configuration(
         ServiceId=sid, AddSupportedRegions=["us-west-2", "us-east-1"]
     )

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from privlink.state import route53 as r53state
 
 from .conftest import CONSUMER, PROVIDER
+from .stacks import error_code as _code
 
 VPC_A = "vpc-0a1b2c3d4e5f60718"
 VPC_B = "vpc-0fedcba9876543210"
@@ -71,10 +72,6 @@ def _change(r53, zid, *changes):
 
 def _records(r53, zid):
     return r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
-
-
-def _code(e) -> str:
-    return e.value.response["Error"]["Code"]
 
 
 # ------------------------------------------------------------------------- hosted zones
