@@ -45,9 +45,15 @@ class HttpFront:
         self._server: asyncio.AbstractServer | None = None
         self._web_server: web_server.Server | None = None
 
-    def add_extension(self, method: str, path: str, handler: ExtensionHandler) -> None:
-        """Serve ``method /_privlink/<path>`` with ``handler``."""
+    def add_extension(
+        self, method: str, path: str, handler: ExtensionHandler, also_at: str | None = None
+    ) -> None:
+        """Serve ``method /_privlink/<path>`` with ``handler``; ``also_at`` is a second,
+        conventional path outside ``/_privlink/`` (e.g. ``/metrics`` for Prometheus), served
+        to requests that carry no AWS signature."""
         self.extensions[(method.upper(), "/_privlink/" + path.strip("/"))] = handler
+        if also_at is not None:
+            self.extensions[(method.upper(), "/" + also_at.strip("/"))] = handler
 
     async def start(self, host: str, port: int) -> int:
         self._web_server = web_server.Server(self._handle, request_factory=None, access_log=None)
@@ -88,10 +94,9 @@ class HttpFront:
                 body=b"",
                 raw_path=raw_path,
             )
-            if req.method == "GET" and req.path == "/metrics" and "authorization" not in headers:
-                # Prometheus scrapes the conventional path; no AWS API lives there
-                req.path = "/_privlink/metrics"
-            if req.path.startswith("/_privlink/"):
+            if req.path.startswith("/_privlink/") or (
+                (req.method, req.path) in self.extensions and "authorization" not in headers
+            ):
                 req.body = await self._read_body(request) or b""
                 resp = await self._extension(req)
             else:

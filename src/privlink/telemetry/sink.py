@@ -364,7 +364,7 @@ class MetricsSink:
     async def start(self, app) -> None:
         self.app = app
         app.runtime.hooks["metrics"] = self
-        app.http.add_extension("GET", "metrics", self.prometheus)
+        app.http.add_extension("GET", "metrics", self.prometheus, also_at="/metrics")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="privlink-metrics")
 
     async def _run(self) -> None:
