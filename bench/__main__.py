@@ -1,5 +1,5 @@
 """privlink benchmarks, side by side in one run: the data plane (a real privlink endpoint,
-privlink's relay alone, a direct connection, HAProxy), the control plane (privlink vs a moto
+privlink's relay alone, a direct connection, HAProxy, a minimal C proxy), the control plane (privlink vs a moto
 server, the same boto3 code) and DNS (a privlink VPC resolver vs dnsmasq).
 
     python -m bench            # full run, ~15 minutes on a 2-core VM
@@ -421,6 +421,14 @@ def verdicts(data: dict) -> list[str]:
     def cell(key, name):
         return rows.get(key, {}).get(name)
 
+    for name in [n for n in data["results"] if n.startswith("cproxy")]:
+        label = data["results"][name]["label"]
+        b, c = cell("bulk", name), cell("conn", name)
+        if b and c:
+            out.append(
+                f"{label} (reference, the ceiling for a proxy on this machine): bulk"
+                f" {b['ratio']:.2f}× direct, conn/s {c['ratio']:.2f}× direct"
+            )
     for name in [n for n in data["results"] if n.startswith("privlink")]:
         label = data["results"][name]["label"]
         b = cell("bulk", name)

@@ -156,6 +156,52 @@ class HAProxy(Candidate):
                 self.proc.wait(5)
 
 
+class CProxy(Candidate):
+    """The reference proxy of bench/loadgen.c: one thread, epoll, nothing but the relay (no
+    policy, no records, no PROXY header). Not a product: it shows what this machine allows a
+    proxy that adds a second TCP connection per flow, the ceiling for every proxied row."""
+
+    def __init__(self, splice: bool = False):
+        self.splice = splice
+        self.name = "cproxy" + ("-splice" if splice else "")
+        self.label = "C proxy (splice)" if splice else "C proxy"
+        self.procs: list[subprocess.Popen] = []
+
+    def _spawn(self, env: BenchEnv, target: tuple) -> tuple:
+        port = free_port()
+        args = [env.loadgen, "proxy", f"{target[0]}:{target[1]}", str(port)]
+        if self.splice:
+            args.append("splice")
+        self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL))
+        wait_listening(("127.0.0.1", port))
+        return ("127.0.0.1", port)
+
+    def start(self, env: BenchEnv) -> None:
+        self.bulk_addr = self._spawn(env, env.sink)
+        self.echo_addr = self._spawn(env, env.echo)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def bulk_pids(self) -> list[int]:
+        return [self.procs[0].pid] if self.procs else []
+
+    def echo_pids(self) -> list[int]:
+        return [self.procs[1].pid] if len(self.procs) > 1 else []
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.procs = []
+
+
 class PrivlinkRelay(Candidate):
     """privlink's EndpointListener in its own process (bench/relayproc.py), one listener per
     destination, trivial allow policy, fixed target, flow records aggregated."""
@@ -250,15 +296,19 @@ class PrivlinkRelay(Candidate):
 def default_factories(quick: bool = False, extra: bool = False) -> list:
     """Zero-argument factories: each call makes a fresh, unstarted candidate.
 
-    The default rows: direct, HAProxy tuned and default, privlink's relay alone (the
-    listener without the rest of privlink), and a real privlink endpoint with PROXY v2 off
-    and on. ``quick`` drops HAProxy default; ``extra`` adds the relay's PPv2, splice-only,
+    The default rows: direct, HAProxy tuned and default, the C reference proxy (the
+    machine's ceiling for a proxy), privlink's relay alone (the listener without the rest of
+    privlink), and a real privlink endpoint with PROXY v2 off and on. ``quick`` drops HAProxy
+    default; ``extra`` adds the C proxy's splice row and the relay's PPv2, splice-only,
     copy-only and two-process rows."""
     from .endpoint import PrivlinkEndpoint
 
     out = [Direct, lambda: HAProxy(262144)]
     if not quick:
         out.append(lambda: HAProxy(None))
+    out.append(CProxy)
+    if extra:
+        out.append(lambda: CProxy(splice=True))
     out.append(PrivlinkRelay)
     if extra:
         out += [

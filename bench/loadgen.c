@@ -13,6 +13,8 @@
  *   loadgen dns DEST NAME SECONDS WINDOW   UDP DNS queries (A, recursion desired) for NAME,
  *                                          WINDOW outstanding; prints "answered ok lost seconds"
  *                                          (ok: NOERROR with an answer record)
+ *   loadgen proxy DEST PORT [splice]       the reference proxy: listens on 127.0.0.1:PORT and
+ *                                          relays each connection to DEST (copy or splice)
  *   loadgen idle DEST N                    opens N connections, one 1-byte round trip each,
  *                                          prints "ready N", holds them until stdin closes
  *
@@ -480,6 +482,152 @@ static int run_idle(int n) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ proxy */
+/* The machine's ceiling for a one-thread TCP proxy, as a reference row: epoll, level
+ * triggered, one shared read buffer (copy) or a pipe per direction (splice), no per-flow
+ * bookkeeping. Half-close passed through; an error on either side closes both. */
+struct pconn {
+    int fd[2];        /* 0 client, 1 target */
+    int connecting;   /* target connect() in progress */
+    int mask[2];      /* current epoll mask per fd */
+    char *pend[2];    /* copy: unsent bytes of direction d (read from fd[d]) */
+    size_t plen[2], poff[2];
+    int pipe[2][2];   /* splice: pipe per direction, -1 when not made yet */
+    size_t inpipe[2];
+    int eof[2];       /* fd[d] reached EOF */
+    int shut[2];      /* fd[1-d] got shutdown(SHUT_WR) for direction d */
+};
+struct pend_ref { struct pconn *c; int side; };
+static int proxy_ep, proxy_splice;
+static char proxy_buf[1 << 20];
+
+static void pc_close(struct pconn *c) {
+    for (int i = 0; i < 2; i++) {
+        close(c->fd[i]);
+        free(c->pend[i]);
+        if (c->pipe[i][0] >= 0) { close(c->pipe[i][0]); close(c->pipe[i][1]); }
+    }
+    free(c);
+}
+
+static void pc_masks(struct pconn *c, struct pend_ref *refs) {
+    for (int i = 0; i < 2; i++) {
+        int want = 0;
+        if (!c->connecting && !c->eof[i] && !c->pend[i] && !c->inpipe[i]) want |= EPOLLIN;
+        if ((c->connecting && i == 1) || c->pend[1 - i] || c->inpipe[1 - i]) want |= EPOLLOUT;
+        if (want == c->mask[i]) continue;
+        struct epoll_event ev = {.events = want, .data.ptr = &refs[i]};
+        epoll_ctl(proxy_ep, c->mask[i] ? (want ? EPOLL_CTL_MOD : EPOLL_CTL_DEL) : EPOLL_CTL_ADD,
+                  c->fd[i], &ev);
+        c->mask[i] = want;
+    }
+}
+
+/* direction d: fd[d] -> fd[1-d]. Returns -1 when the flow must end. */
+static int pc_flush(struct pconn *c, int d) {
+    int dst = c->fd[1 - d];
+    if (c->pend[d]) {
+        ssize_t w = write(dst, c->pend[d] + c->poff[d], c->plen[d] - c->poff[d]);
+        if (w < 0) return errno == EAGAIN ? 0 : -1;
+        c->poff[d] += w;
+        if (c->poff[d] < c->plen[d]) return 0;
+        free(c->pend[d]);
+        c->pend[d] = 0;
+    }
+    if (c->inpipe[d]) {
+        ssize_t w = splice(c->pipe[d][0], 0, dst, 0, c->inpipe[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (w < 0) return errno == EAGAIN ? 0 : -1;
+        c->inpipe[d] -= w;
+        if (c->inpipe[d]) return 0;
+    }
+    if (c->eof[d] && !c->shut[d]) { shutdown(dst, SHUT_WR); c->shut[d] = 1; }
+    return 0;
+}
+
+static int pc_read(struct pconn *c, int d) {
+    ssize_t n;
+    if (proxy_splice) {
+        if (c->pipe[d][0] < 0) {
+            if (pipe2(c->pipe[d], O_NONBLOCK) < 0) return -1;
+            fcntl(c->pipe[d][1], F_SETPIPE_SZ, 1 << 20);
+        }
+        n = splice(c->fd[d], 0, c->pipe[d][1], 0, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) c->inpipe[d] = n;
+    } else {
+        n = read(c->fd[d], proxy_buf, sizeof proxy_buf);
+        if (n > 0) {
+            ssize_t w = write(c->fd[1 - d], proxy_buf, n);
+            if (w < 0 && errno != EAGAIN) return -1;
+            if (w < 0) w = 0;
+            if (w < n) {
+                c->pend[d] = malloc(n - w);
+                memcpy(c->pend[d], proxy_buf + w, n - w);
+                c->plen[d] = n - w;
+                c->poff[d] = 0;
+            }
+            return 0;
+        }
+    }
+    if (n == 0) c->eof[d] = 1;
+    else if (n < 0) return errno == EAGAIN ? 0 : -1;
+    return pc_flush(c, d);
+}
+
+static int run_proxy(int port, int use_splice) {
+    proxy_splice = use_splice;
+    int ls = listen_on(port);
+    set_nonblock(ls);
+    proxy_ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = 0};
+    epoll_ctl(proxy_ep, EPOLL_CTL_ADD, ls, &ev);
+    struct epoll_event evs[256];
+    for (;;) {
+        int k = epoll_wait(proxy_ep, evs, 256, -1);
+        for (int e = 0; e < k; e++) {
+            struct pend_ref *r = evs[e].data.ptr;
+            if (!r) {
+                for (int a = 0; a < 64; a++) {
+                    int fd = accept4(ls, 0, 0, SOCK_NONBLOCK);
+                    if (fd < 0) break;
+                    int one = 1;
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    int up = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+                    setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    struct sockaddr_in t = dest_addr;
+                    if (connect(up, (struct sockaddr *)&t, sizeof t) < 0 && errno != EINPROGRESS) {
+                        close(fd); close(up); continue;
+                    }
+                    /* the two refs live right after the struct */
+                    struct pconn *c = calloc(1, sizeof *c + 2 * sizeof(struct pend_ref));
+                    struct pend_ref *refs = (struct pend_ref *)(c + 1);
+                    refs[0] = (struct pend_ref){c, 0};
+                    refs[1] = (struct pend_ref){c, 1};
+                    c->fd[0] = fd; c->fd[1] = up; c->connecting = 1;
+                    c->pipe[0][0] = c->pipe[1][0] = -1;
+                    pc_masks(c, refs);
+                }
+                continue;
+            }
+            struct pconn *c = r->c;
+            struct pend_ref *refs = (struct pend_ref *)(c + 1);
+            int s = r->side, bad = 0, evm = evs[e].events;
+            if (c->connecting) {
+                int err = 0; socklen_t len = sizeof err;
+                getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err) { pc_close(c); continue; }
+                c->connecting = 0;
+            } else {
+                if ((evm & EPOLLOUT) && pc_flush(c, 1 - s) < 0) bad = 1;
+                if (!bad && (evm & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->eof[s] && !c->pend[s] &&
+                    !c->inpipe[s] && pc_read(c, s) < 0) bad = 1;
+            }
+            if (bad || (c->shut[0] && c->shut[1])) { pc_close(c); continue; }
+            pc_masks(c, refs);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc < 3) {
@@ -497,6 +645,8 @@ int main(int argc, char **argv) {
         return run_connrate(atoi(argv[3]), atof(argv[4]), atol(argv[5]));
     if (!strcmp(mode, "pingpong") && argc > 3) return run_pingpong(atol(argv[3]));
     if (!strcmp(mode, "idle") && argc > 3) return run_idle(atoi(argv[3]));
+    if (!strcmp(mode, "proxy") && argc > 3)
+        return run_proxy(atoi(argv[3]), argc > 4 && !strcmp(argv[4], "splice"));
     if (!strcmp(mode, "dns") && argc > 5) return run_dns(argv[3], atof(argv[4]), atoi(argv[5]));
     fprintf(stderr, "bad arguments\n");
     return 2;
