@@ -435,7 +435,7 @@ def verdicts(data: dict) -> list[str]:
         vs_hap = paired_ratio(data, "bulk", name, "haproxy")
         if b and vs_hap is not None:
             out.append(
-                f"{label}: bulk {vs_hap:.2f}× HAProxy tuned (target ≥ 1.00×):"
+                f"{label}: bulk {vs_hap:.3f}× HAProxy tuned (target ≥ 1.00×):"
                 f" {'met' if vs_hap >= 1.0 else 'MISSED by %.1f%%' % ((1 - vs_hap) * 100)}"
             )
         if b:
