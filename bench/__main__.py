@@ -436,7 +436,7 @@ def verdicts(data: dict) -> list[str]:
         if b and vs_hap is not None:
             out.append(
                 f"{label}: bulk {vs_hap:.3f}× HAProxy tuned (target ≥ 1.00×):"
-                f" {'met' if vs_hap >= 1.0 else 'MISSED by %.1f%%' % ((1 - vs_hap) * 100)}"
+                f" {'met' if vs_hap >= 1.0 else 'MISSED by %.2f%%' % ((1 - vs_hap) * 100)}"
             )
         if b:
             r = b.get("ratio", 0)
