@@ -231,8 +231,9 @@ def test_lab_keep_stops_its_target_and_server_on_sigterm():
 @pytest.fixture
 def slow_verification_server():
     """The lab's timings, except that private DNS verification takes a minute: a lab run
-    against it is still at step 5 however late a loaded machine lets the test read the lab's
-    output (nothing in the teardown waits for verification)."""
+    against it is still at step 3b when the test interrupts it, so a lab that let Ctrl-C
+    pass cannot finish in time and hide it (nothing in the teardown waits for
+    verification)."""
     s = lab_settings()
     s.timing.private_dns_verification = 60.0
     with EmbeddedPrivlink(s) as pl:
@@ -244,13 +245,21 @@ def test_ctrl_c_half_way_tears_down_and_stops_the_target(slow_verification_serve
     server = slow_verification_server
     clients = Clients(server.endpoint_url)
     url = server.endpoint_url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "privlink", "lab", "--endpoint-url", url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=privlink_env(),
-    )
+    # A user's Ctrl-C: the lab must start with SIGINT at its default even when this test
+    # process runs where SIGINT is ignored (a background job, nohup), which a child inherits.
+    ignored = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "privlink", "lab", "--endpoint-url", url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=privlink_env(),
+        )
+    finally:
+        if ignored is not None:  # None: a handler not set from Python, left as it was
+            signal.signal(signal.SIGINT, ignored)
     try:
         seen = ""
         deadline = time.monotonic() + 120
