@@ -496,10 +496,14 @@ struct pconn {
     size_t inpipe[2];
     int eof[2];       /* fd[d] reached EOF */
     int shut[2];      /* fd[1-d] got shutdown(SHUT_WR) for direction d */
+    int dead;         /* closed; freed once the current batch of events is handled */
+    struct pconn *next_dead;
 };
 struct pend_ref { struct pconn *c; int side; };
 static int proxy_ep, proxy_splice;
 static char proxy_buf[1 << 20];
+
+static struct pconn *proxy_dead; /* closed in this batch: later events may still name them */
 
 static void pc_close(struct pconn *c) {
     for (int i = 0; i < 2; i++) {
@@ -507,7 +511,9 @@ static void pc_close(struct pconn *c) {
         free(c->pend[i]);
         if (c->pipe[i][0] >= 0) { close(c->pipe[i][0]); close(c->pipe[i][1]); }
     }
-    free(c);
+    c->dead = 1;
+    c->next_dead = proxy_dead;
+    proxy_dead = c;
 }
 
 static void pc_masks(struct pconn *c, struct pend_ref *refs) {
@@ -609,6 +615,7 @@ static int run_proxy(int port, int use_splice) {
                 continue;
             }
             struct pconn *c = r->c;
+            if (c->dead) continue;
             struct pend_ref *refs = (struct pend_ref *)(c + 1);
             int s = r->side, bad = 0, evm = evs[e].events;
             if (c->connecting) {
@@ -623,6 +630,11 @@ static int run_proxy(int port, int use_splice) {
             }
             if (bad || (c->shut[0] && c->shut[1])) { pc_close(c); continue; }
             pc_masks(c, refs);
+        }
+        while (proxy_dead) {
+            struct pconn *d = proxy_dead;
+            proxy_dead = d->next_dead;
+            free(d);
         }
     }
     return 0;
