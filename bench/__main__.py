@@ -1,6 +1,7 @@
 """privlink benchmarks, side by side in one run: the data plane (a real privlink endpoint,
-privlink's relay alone, a direct connection, HAProxy, a minimal C proxy), the control plane (privlink vs a moto
-server, the same boto3 code) and DNS (a privlink VPC resolver vs dnsmasq).
+privlink's relay alone, a direct connection, HAProxy, a minimal C proxy), the control plane
+(privlink vs a moto server, the same boto3 code) and DNS (a privlink VPC resolver vs
+dnsmasq).
 
     python -m bench            # full run, ~15 minutes on a 2-core VM
     python -m bench --quick    # a smaller run for developers, < 2 minutes (not run by CI)

@@ -68,6 +68,19 @@ def wait_listening(addr: tuple, timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def stop_processes(procs: list) -> None:
+    """Terminate every process that still runs, then wait for each (kill after 10 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
 class Candidate:
     name = "?"
     label = "?"
@@ -147,13 +160,8 @@ class HAProxy(Candidate):
         return [self.proc.pid] if self.proc else []
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_processes([self.proc])
 
 
 class CProxy(Candidate):
@@ -190,15 +198,7 @@ class CProxy(Candidate):
         return [self.procs[1].pid] if len(self.procs) > 1 else []
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_processes(self.procs)
         self.procs = []
 
 
@@ -281,15 +281,7 @@ class PrivlinkRelay(Candidate):
         return [p.pid for p in self.echo_procs]
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_processes(self.procs)
         self.procs, self.bulk_procs, self.echo_procs = [], [], []
 
 

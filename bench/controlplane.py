@@ -41,7 +41,7 @@ import sys
 import time
 import urllib.request
 
-from .candidates import free_port
+from .candidates import free_port, stop_processes
 from .plserver import PrivlinkServer, clients, wait_for
 
 ACCOUNT = "111111111111"
@@ -104,13 +104,8 @@ class MotoServer:
             return "moto"
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_processes([self.proc])
 
 
 class PrivlinkBackend:

@@ -231,7 +231,7 @@ def test_lab_keep_stops_its_target_and_server_on_sigterm():
 @pytest.fixture
 def slow_verification_server():
     """The lab's timings, except that private DNS verification takes a minute: a lab run
-    against it is still at step 3b when the test interrupts it, so a lab that let Ctrl-C
+    against it has not passed step 3b when the test interrupts it, so a lab that let Ctrl-C
     pass cannot finish in time and hide it (nothing in the teardown waits for
     verification)."""
     s = lab_settings()
