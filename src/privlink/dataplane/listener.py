@@ -339,8 +339,8 @@ class EndpointListener:
             return
         stats.new_flows += 1
         if verdict is Verdict.RESET or verdict == "reset" or target is None:
+            stats.elb_resets += 1  # counted before the RST: whoever sees the RST sees the count
             abort_socket(sock)
-            stats.elb_resets += 1
             allowed = verdict is Verdict.ALLOW or verdict == "allow"
             self._record_unconnected(flow, END_NO_TARGET if allowed else END_RESET)
             return
@@ -350,8 +350,8 @@ class EndpointListener:
             log.warning(
                 "%s: refusing to dial %s: not a loopback address", self.name, target.address
             )
-            abort_socket(sock)
             stats.elb_resets += 1
+            abort_socket(sock)
             self._record_unconnected(flow, END_NO_TARGET)
             return
         flow.target = target.address
@@ -404,13 +404,13 @@ class EndpointListener:
             except (OSError, ValueError):
                 pass
             relay._close_quietly(flow.target_sock)
-        abort_socket(flow.client_sock)
         if reason == END_CONNECT_FAILED:
             self.stats.connect_failures += 1
             self.stats.elb_resets += 1
             log.debug("%s: flow %s: cannot reach %s: %s", self.name, flow.id, flow.target, e)
         else:
             self.stats.terminated += 1
+        abort_socket(flow.client_sock)
         self._record_unconnected(flow, reason)
 
     def _record_unconnected(self, flow: Flow, reason: str) -> None:
@@ -473,10 +473,10 @@ class EndpointListener:
     def _drop_expired(self, flow: Flow, elb_reset: bool) -> None:
         if self._expired.pop(flow.id, None) is None:
             return
+        if elb_reset:  # counted before the RSTs go out, so whoever sees one sees the count
+            self.stats.elb_resets += 1
         flow._close_expired()
         flow.state = Flow.ENDED
-        if elb_reset:
-            self.stats.elb_resets += 1
 
     # ------------------------------------------------------------------ records
     def _emit(self, flow: Flow, final: bool, control_in: int = 0, control_out: int = 0) -> None:
