@@ -41,7 +41,7 @@ from ..net.realm import HOST_BLOCK, RealmError, block_of, host_address, vpc_addr
 from ..state import Change
 from ..state.ec2 import NetworkInterface, SecurityGroup, Subnet, Vpc, ingress_allows
 from ..state.elbv2 import Listener, LoadBalancer, TargetGroup, TargetHealth
-from ..state.elbv2_health import routable_targets
+from ..state.elbv2_health import routable_targets, unhealthy_flow_policy
 from ..state.flowlogs import FlowLog
 from ..state.privatelink import EndpointService, VpcEndpoint
 from .flowlogs import EniView, FlowLogWriter, eni_view
@@ -579,20 +579,10 @@ class DataPlane:
                 if tg is None:
                     continue
                 tag = (tg.id, ch.new.target_id, ch.new.port)
-                attrs = tg.attributes
-                if (
-                    attrs.get(
-                        "target_health_state.unhealthy.connection_termination.enabled", "true"
-                    )
-                    == "true"
-                ):
+                close_now, drain = unhealthy_flow_policy(tg)
+                if close_now:
                     self._close_flows(tag)
-                    continue
-                # termination off: the flows run on, for the unhealthy draining interval if set
-                drain = int(
-                    attrs.get("target_health_state.unhealthy.draining_interval_seconds", "0")
-                )
-                if drain > 0:
+                elif drain > 0:  # the flows run on for the unhealthy draining interval
                     self.loop.call_later(drain, self._drained_unhealthy, ch.new.id, tag)
 
     def _drained_unhealthy(self, health_id: str, tag) -> None:

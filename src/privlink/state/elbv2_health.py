@@ -70,6 +70,16 @@ def effective_cross_zone(tg: TargetGroup, lb: LoadBalancer | None) -> bool:
     return bool(lb and lb.cross_zone)
 
 
+def unhealthy_flow_policy(tg: TargetGroup) -> tuple[bool, int]:
+    """What happens to the flows of a target that turns unhealthy, from the target group's
+    ``target_health_state.unhealthy.*`` attributes: (closed at once, else the seconds they
+    run on for, 0 meaning for as long as they last)."""
+    attrs = tg.attributes
+    if attrs.get("target_health_state.unhealthy.connection_termination.enabled", "true") != "false":
+        return True, 0
+    return False, int(attrs.get("target_health_state.unhealthy.draining_interval_seconds", "0"))
+
+
 def zone_enabled(lb: LoadBalancer, target: RegisteredTarget) -> bool:
     if target.availability_zone == "all" or target.availability_zone_id is None:
         return True
@@ -134,6 +144,7 @@ def routable_targets(
 
 
 __all__ = [
+    "unhealthy_flow_policy",
     "TargetHealthView",
     "serving_load_balancer",
     "effective_cross_zone",

@@ -10,7 +10,7 @@ import re
 from ...api.errors import AwsError
 from ...state.ec2 import Subnet, Vpc
 from ...state.elbv2 import Listener, RegisteredTarget, TargetGroup, TargetHealth
-from ...state.elbv2_health import serving_load_balancer, target_health
+from ...state.elbv2_health import serving_load_balancer, target_health, unhealthy_flow_policy
 from ..base import RequestContext, TimerContext, cancel_timers, on_timer, operation
 from ..ec2.azs import AzMap
 from .common import (
@@ -786,11 +786,7 @@ def describe_target_health(ctx: RequestContext, params: dict) -> dict:
     lb = serving_load_balancer(ctx.tx, tg)
     out = []
 
-    drain = 0
-    if tg.attributes.get("target_health_state.unhealthy.connection_termination.enabled") == "false":
-        drain = int(
-            tg.attributes.get("target_health_state.unhealthy.draining_interval_seconds", "0")
-        )
+    _, drain = unhealthy_flow_policy(tg)
 
     def describe(t: RegisteredTarget) -> dict:
         view = target_health(ctx.tx, tg, t, lb)
