@@ -47,6 +47,14 @@ def check_url(base: str) -> str:
     return base
 
 
+def _unreachable(base: str, e: Exception) -> CliError:
+    reason = getattr(e, "reason", e)
+    return CliError(
+        f"no privlink server answers at {base} ({reason}); start one with 'privlink up' or pass"
+        " --endpoint-url"
+    )
+
+
 def call_extension(
     base: str, path: str, params: dict | None = None, method: str = "GET", timeout: float = 10.0
 ):
@@ -71,13 +79,39 @@ def call_extension(
             msg = str(e)
         raise CliError(msg) from None
     except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-        reason = getattr(e, "reason", e)
-        raise CliError(
-            f"no privlink server answers at {base} ({reason}); start one with 'privlink up' or pass --endpoint-url"
-        ) from None
+        raise _unreachable(base, e) from None
     try:
         return json.loads(body or b"{}")
     except ValueError:
         raise CliError(
             f"the server at {base} is not privlink (its answer to /_privlink/{path} is not JSON)"
         ) from None
+
+
+def server_health(base: str) -> dict:
+    """GET /_privlink/health, or one sentence saying why ``base`` is not a privlink ready to
+    serve."""
+    check_url(base)
+    url = f"{base}/_privlink/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as e:
+        if e.code == 503:
+            raise CliError(
+                f"the privlink server at {base} is still starting; try again in a moment"
+            ) from None
+        raise CliError(
+            f"the server at {base} is not privlink (GET /_privlink/health answered HTTP {e.code})"
+        ) from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as e:
+        raise _unreachable(base, e) from None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("status") != "ok":
+        raise CliError(
+            f"the server at {base} is not privlink (its health answer is not privlink's)"
+        )
+    return doc

@@ -82,7 +82,7 @@ def run(args) -> int:
     embedded = None
     endpoint = args.endpoint_url
     if endpoint:
-        from .terraform_provider import server_health
+        from .common import server_health
 
         endpoint = endpoint.rstrip("/")
         server_health(endpoint)  # one sentence if nothing, or not privlink, answers there

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import urllib.error
-import urllib.request
 
 from .. import __version__
 from ..terraform import PROVIDER_VERSION, provider_block
-from .common import CliError, add_endpoint_arg, check_url, endpoint_url
+from .common import CliError, add_endpoint_arg, endpoint_url, server_health
 
 HELP = "print the Terraform AWS provider block that points every service at this privlink"
 DESCRIPTION = f"""{HELP}.
@@ -65,39 +62,6 @@ def register(sub) -> None:
     p.add_argument("--region", help="the AWS Region (default: the server's default Region)")
     add_endpoint_arg(p)
     p.set_defaults(func=run)
-
-
-def server_health(base: str) -> dict:
-    """GET /_privlink/health, or one sentence saying why ``base`` is not a privlink ready to
-    serve."""
-    check_url(base)
-    url = f"{base}/_privlink/health"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body = resp.read()
-    except urllib.error.HTTPError as e:
-        if e.code == 503:
-            raise CliError(
-                f"the privlink server at {base} is still starting; try again in a moment"
-            ) from None
-        raise CliError(
-            f"the server at {base} is not privlink (GET /_privlink/health answered HTTP {e.code})"
-        ) from None
-    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise CliError(
-            f"no privlink server answers at {base} ({reason}); start one with 'privlink up' "
-            "or pass --endpoint-url"
-        ) from None
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = None
-    if not isinstance(doc, dict) or doc.get("status") != "ok":
-        raise CliError(
-            f"the server at {base} is not privlink (its health answer is not privlink's)"
-        )
-    return doc
 
 
 def run(args) -> int:
