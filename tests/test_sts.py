@@ -79,10 +79,10 @@ def test_session_token_must_match(clients):
     assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
 
 
-def test_aws_cli_root_and_assumed_role_profile(aws, tmp_path):
-    out = aws("sts", "get-caller-identity", account=PROVIDER)
-    assert out["Arn"] == f"arn:aws:iam::{PROVIDER}:root"
-
+def _role_profiles(tmp_path, session_name: str, consumer_region: bool = False):
+    """An aws config with a ``base`` profile (the provider account's root keys) and a
+    ``consumer`` profile that assumes a role in the consumer account from it; the config
+    and credentials files' paths."""
     config = tmp_path / "config"
     config.write_text(
         textwrap.dedent(
@@ -90,14 +90,23 @@ def test_aws_cli_root_and_assumed_role_profile(aws, tmp_path):
             [profile base]
             region = us-east-1
             [profile consumer]
+            {"region = us-east-1" if consumer_region else ""}
             role_arn = arn:aws:iam::{CONSUMER}:role/payments-client-prod
             source_profile = base
-            role_session_name = cli-test
+            role_session_name = {session_name}
             """
         )
     )
     creds = tmp_path / "credentials"
     creds.write_text(f"[base]\naws_access_key_id = {PROVIDER}\naws_secret_access_key = x\n")
+    return config, creds
+
+
+def test_aws_cli_root_and_assumed_role_profile(aws, tmp_path):
+    out = aws("sts", "get-caller-identity", account=PROVIDER)
+    assert out["Arn"] == f"arn:aws:iam::{PROVIDER}:root"
+
+    config, creds = _role_profiles(tmp_path, "cli-test")
     env = {
         "AWS_CONFIG_FILE": str(config),
         "AWS_SHARED_CREDENTIALS_FILE": str(creds),
@@ -169,22 +178,7 @@ def test_declared_secret_is_checked_without_strict_mode():
 def test_boto3_with_aws_endpoint_url_root_and_assumed_role_profile(server, tmp_path, monkeypatch):
     import boto3
 
-    config = tmp_path / "config"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            [profile base]
-            region = us-east-1
-            [profile consumer]
-            region = us-east-1
-            role_arn = arn:aws:iam::{CONSUMER}:role/payments-client-prod
-            source_profile = base
-            role_session_name = boto3-test
-            """
-        )
-    )
-    creds = tmp_path / "credentials"
-    creds.write_text(f"[base]\naws_access_key_id = {PROVIDER}\naws_secret_access_key = x\n")
+    config, creds = _role_profiles(tmp_path, "boto3-test", consumer_region=True)
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
