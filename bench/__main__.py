@@ -3,7 +3,7 @@ privlink's relay alone, a direct connection, HAProxy, a minimal C proxy), the co
 (privlink vs a moto server, the same boto3 code) and DNS (a privlink VPC resolver vs
 dnsmasq).
 
-    python -m bench            # full run, ~15 minutes on a 2-core VM
+    python -m bench            # full run, ~12 minutes on a 2-core VM
     python -m bench --quick    # a smaller run for developers, < 2 minutes (not run by CI)
     python -m bench --sections dataplane,control,dns --json results.json
 
@@ -494,7 +494,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--extra",
         action="store_true",
-        help="also the relay's PPv2, splice-only, copy-only and two-process rows",
+        help="also the C proxy's splice row and the relay's PPv2, splice-only, copy-only and"
+        " two-process rows",
     )
     p.add_argument(
         "--candidate",
